@@ -1,0 +1,279 @@
+"""Command line: python -m s2s train | decode | evaluate | list | bench. Bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from s2s.config import PRESETS, ModelConfig, ProblemConfig, TrainConfig
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m s2s", description="Seq2Seq Studio: the encoder-decoder LSTM on the "
+                     "integer sequence problem (reverse the first n_out of n_in random values).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    defaults = TrainConfig()
+
+    train = sub.add_parser("train", help="train a model and save it with its model card")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="start from named training settings "
+                       "(classic: the tutorial's 100,000 samples, 1 epoch, batch 32, Adam 0.001)")
+    train.add_argument("--cardinality", type=int, default=50, help="distinct source values 1..N (default 50)")
+    train.add_argument("--n-in", type=int, default=6, help="source length (default 6)")
+    train.add_argument("--n-out", type=int, default=3, help="target length (default 3)")
+    train.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
+    train.add_argument("--samples", type=int, help=f"training sequences (default {defaults.samples:,})")
+    train.add_argument("--epochs", type=int, help=f"passes over them (default {defaults.epochs})")
+    train.add_argument("--batch-size", type=int, help=f"batch size (default {defaults.batch_size})")
+    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.learning_rate})")
+    train.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    train.add_argument("--target-accuracy", type=float, help="stop once held-out exact accuracy reaches this "
+                       "fraction (e.g. 0.999)")
+    train.add_argument("--eval-every", type=int, help=f"samples between held-out evaluations "
+                       f"(default {defaults.eval_every:,})")
+    train.add_argument("--eval-n", type=int, default=1000, help="sequences in the final evaluation (default 1000)")
+    train.add_argument("--eval-seed", type=int, default=7, help="seed of the final evaluation (default 7)")
+    train.add_argument("--notes", help="a sentence for the model card")
+    train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
+
+    decode = sub.add_parser("decode", help="decode one source step by step")
+    decode.add_argument("--model", required=True, help="model folder, e.g. pretrained/classic")
+    decode.add_argument("values", nargs="+", help="the source values, e.g. 13 28 18 7 9 5")
+    decode.add_argument("--feed", choices=("argmax", "softmax"), default="argmax",
+                        help="argmax: greedy, feed back the chosen token; softmax: the classic tutorial's loop")
+    decode.add_argument("--json", action="store_true", help="print one JSON document")
+
+    evaluate = sub.add_parser("evaluate", help="exact-sequence accuracy on random sequences, plus a spot check")
+    evaluate.add_argument("--model", required=True, help="model folder")
+    evaluate.add_argument("--n", type=int, default=1000, help="sequences (default 1000)")
+    evaluate.add_argument("--seed", type=int, default=7, help="seed of the sequences (default 7)")
+    evaluate.add_argument("--feed", choices=("argmax", "softmax"), default="argmax")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON document")
+
+    listing = sub.add_parser("list", help="list saved models with a one-line summary")
+    listing.add_argument("--root", default="pretrained", help="folder of model folders (default pretrained)")
+    listing.add_argument("--json", action="store_true", help="print one JSON document")
+
+    bench = sub.add_parser("bench", help="time the classic recipe and ours side by side")
+    bench.add_argument("--quick", action="store_true", help="a small config, under a minute")
+    bench.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"train": _train, "decode": _decode, "evaluate": _evaluate, "list": _list,
+                "bench": _bench}[args.command](args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _train_config(args) -> TrainConfig:
+    base = PRESETS[args.preset] if args.preset else TrainConfig()
+    changes = {"samples": args.samples, "epochs": args.epochs, "batch_size": args.batch_size,
+               "learning_rate": args.lr, "eval_every": args.eval_every}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return base.replace(seed=args.seed, target_accuracy=args.target_accuracy, **changes)
+
+
+def _reproduce_command(args) -> str:
+    parts = ["python", "-m", "s2s", "train"]
+    if args.preset:
+        parts += ["--preset", args.preset]
+    for flag in ("cardinality", "n_in", "n_out", "units", "samples", "epochs", "batch_size", "lr", "seed",
+                 "target_accuracy", "eval_every", "eval_n", "eval_seed"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.notes:
+        parts += ["--notes", args.notes]
+    return shlex.join(parts + ["--out", args.out])
+
+
+def _train(args) -> int:
+    from s2s import store
+    from s2s.evaluate import evaluate
+    from s2s.train import Trainer
+
+    out = Path(args.out)
+    store.validate_name(out.name)
+    problem = ProblemConfig(args.cardinality, args.n_in, args.n_out)
+    model_config = ModelConfig(args.units)
+    config = _train_config(args)
+    if not 1 <= args.eval_n <= 1_000_000:
+        raise ValueError(f"--eval-n must be between 1 and 1,000,000, got {args.eval_n:,}.")
+    print(f"Training {problem} {model_config}\n  with {config}", file=sys.stderr)
+    trainer = Trainer(problem, model_config, config)
+    print(f"  {trainer.model.count_params():,} parameters", file=sys.stderr)
+    bar = _ProgressBar()
+    try:
+        result = trainer.run(bar.update)
+    except KeyboardInterrupt:
+        bar.close()
+        print("Interrupted: nothing saved.", file=sys.stderr)
+        return 130
+    bar.close()
+    started = time.perf_counter()
+    evaluation = evaluate(result.model, args.eval_n, args.eval_seed)
+    eval_seconds = time.perf_counter() - started
+    print(f"Stopped: {result.reason} after {result.history.samples[-1]:,} samples in {result.elapsed:.1f} s "
+          f"({result.history.samples[-1] / result.elapsed:,.0f} samples/s)")
+    print(f"Held-out exact-sequence accuracy: {100 * evaluation.exact:.2f} % on {evaluation.n:,} sequences "
+          f"(seed {evaluation.seed}; token accuracy {100 * evaluation.token:.2f} %; measured in {eval_seconds:.2f} s)")
+    card = store.make_card(
+        out.name, result.model, config,
+        history=result.history.downsampled(),
+        holdout={"exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
+                 "n": config.eval_size, "seed": [config.seed, 1]},
+        evaluation={**evaluation.summary(),
+                    "command": shlex.join(["python", "-m", "s2s", "evaluate", "--model", str(out),
+                                           "--n", str(args.eval_n), "--seed", str(args.eval_seed)])},
+        training_seconds=round(result.elapsed, 2), reason=result.reason,
+        reproduce=_reproduce_command(args), notes=args.notes,
+    )
+    store.save(result.model, out, card)
+    print(f"Saved to {out}/ (model.keras + card.json)")
+    return 0
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal; a line per evaluation otherwise."""
+
+    def __init__(self, width: int = 30):
+        self.width, self.tty, self.last_eval = width, sys.stderr.isatty(), 0
+
+    def update(self, p) -> None:
+        fraction = p.samples_seen / p.total_samples
+        filled = int(self.width * fraction)
+        exact = "" if p.exact_accuracy is None else f" exact {100 * p.exact_accuracy:5.1f}%"
+        eta = "" if p.eta_seconds is None else f" ETA {p.eta_seconds:4.0f}s"
+        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% "
+                f"{p.samples_seen:,}/{p.total_samples:,} loss {p.loss:.4f} acc {p.token_accuracy:.3f}{exact} "
+                f"{p.samples_per_second:,.0f}/s{eta}")
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif len(p.history.eval_samples) != self.last_eval or p.done:
+            self.last_eval = len(p.history.eval_samples)
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def _load(path: str):
+    from s2s import store
+    return store.load(path)
+
+
+def _decode(args) -> int:
+    from s2s.data import parse_sequence, target_of
+    from s2s.decode import decode
+
+    loaded = _load(args.model)
+    problem = loaded.model.problem
+    source = parse_sequence(" ".join(args.values), problem)
+    trace = decode(loaded.model, source, feed=args.feed)
+    expected = target_of(problem, source[None])[0]
+    predicted = trace.tokens[0]
+    input_tokens = trace.input_tokens()[0]
+    steps = []
+    for t in range(problem.n_out):
+        probs = trace.probs[0, t]
+        top = probs.argsort()[::-1][:3]
+        steps.append({
+            "step": t + 1,
+            "input_token": int(input_tokens[t]) if input_tokens[t] >= 0 else None,
+            "input": _describe_input(trace.inputs[0, t], int(input_tokens[t])),
+            "top3": [[int(k), float(probs[k])] for k in top],
+            "chosen": int(predicted[t]), "expected": int(expected[t]),
+            "probs": [float(v) for v in probs],
+        })
+    correct = bool((predicted == expected).all())
+    if args.json:
+        print(json.dumps({"model": str(args.model), "feed": args.feed, "source": source.tolist(), "steps": steps,
+                          "predicted": predicted.tolist(), "expected": expected.tolist(), "correct": correct}))
+        return 0
+    print(f"source   {' '.join(map(str, source))}   (feed: {args.feed})")
+    for s in steps:
+        top = "  ".join(f"{k:>3} ({p:.3f})" for k, p in s["top3"])
+        mark = "" if s["chosen"] == s["expected"] else f"   expected {s['expected']}"
+        print(f"step {s['step']}  input {s['input']:<22} top-3 {top}  -> {s['chosen']}{mark}")
+    print(f"predicted {' '.join(map(str, predicted))}")
+    print(f"expected  {' '.join(map(str, expected))}   {'correct' if correct else 'WRONG'}")
+    return 0
+
+
+def _describe_input(vector, token: int) -> str:
+    if token == 0:
+        return "0 (start token)"
+    if token > 0:
+        return str(token)
+    if not vector.any():
+        return "all-zero vector"
+    return f"probabilities (max {int(vector.argmax())})"
+
+
+def _evaluate(args) -> int:
+    from s2s.evaluate import evaluate
+
+    loaded = _load(args.model)
+    started = time.perf_counter()
+    result = evaluate(loaded.model, args.n, args.seed, feed=args.feed)
+    seconds = time.perf_counter() - started
+    spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed)
+    if args.json:
+        examples = [{"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
+                    for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct)]
+        print(json.dumps({"model": str(args.model), "feed": args.feed, **result.summary(),
+                          "seconds": seconds, "examples": examples}))
+        return 0
+    print(f"Exact-sequence accuracy: {100 * result.exact:.2f} % ({int(result.correct.sum()):,}/{result.n:,}, "
+          f"seed {result.seed}, feed {args.feed}, {seconds:.2f} s)")
+    print("Per position:            " + "  ".join(f"{100 * v:.2f} %" for v in result.per_position))
+    print(f"Token accuracy:          {100 * result.token:.2f} %")
+    print("Spot check:")
+    for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct):
+        print(f"  X={s.tolist()} y={t.tolist()}, yhat={p.tolist()}  {'ok' if ok else 'WRONG'}")
+    return 0
+
+
+def _list(args) -> int:
+    from s2s.store import list_models, summary
+
+    entries = list_models(args.root)
+    if args.json:
+        print(json.dumps([{"name": e.name, "path": str(e.path), "ok": e.ok, "error": e.error,
+                           "summary": summary(e.card) if e.ok else None} for e in entries]))
+        return 0
+    if not entries:
+        print(f"No models in {args.root}/")
+    for e in entries:
+        print(f"{e.name:<20} {summary(e.card) if e.ok else 'BROKEN: ' + e.error}")
+    return 0
+
+
+def _bench(args) -> int:
+    from s2s.bench import run
+
+    return run(quick=args.quick, as_json=args.json)

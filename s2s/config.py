@@ -1,0 +1,123 @@
+"""Typed settings for the problem, the model and training, validated with messages a user understands.
+
+Nothing here touches TensorFlow: the UI and the CLI validate a config before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+# Limits that keep a request sane on a laptop; they are checked, never silently clipped.
+MAX_CARDINALITY = 1000
+MAX_LENGTH = 100
+MAX_UNITS = 1024
+MAX_SAMPLES = 5_000_000
+MAX_EPOCHS = 1000
+# A training set (source + decoder input + target as int32) larger than this is refused.
+MEMORY_BUDGET_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProblemConfig:
+    """The scalable integer sequence problem: n_in values from 1..cardinality, target = first n_out reversed."""
+
+    cardinality: int = 50
+    n_in: int = 6
+    n_out: int = 3
+
+    def __post_init__(self):
+        _check_int("cardinality", self.cardinality, 2, MAX_CARDINALITY,
+                   "the number of distinct source values (token 0 is reserved for the start symbol)")
+        _check_int("n_in", self.n_in, 1, MAX_LENGTH, "the source length")
+        _check_int("n_out", self.n_out, 1, MAX_LENGTH, "the target length")
+        if self.n_out > self.n_in:
+            raise ValueError(
+                f"n_out ({self.n_out}) cannot be larger than n_in ({self.n_in}): "
+                "the target is the first n_out source values reversed."
+            )
+
+    @property
+    def n_classes(self) -> int:
+        """Output classes: the values 1..cardinality plus the reserved start token 0."""
+        return self.cardinality + 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The encoder-decoder LSTM: one LSTM of `units` on each side, as in the classic recipe."""
+
+    units: int = 128
+
+    def __post_init__(self):
+        _check_int("units", self.units, 1, MAX_UNITS, "the LSTM size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fit. The defaults are the fast settings measured by `python -m s2s bench`;
+    `PRESETS["classic"]` is the tutorial's own (100,000 samples, one epoch, batch 32, Adam 0.001)."""
+
+    samples: int = 100_000
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    seed: int = 1
+    target_accuracy: float | None = None
+    eval_size: int = 1000
+    eval_every: int = 5000  # samples between two held-out exact-accuracy measurements
+
+    def __post_init__(self):
+        _check_int("samples", self.samples, 1, MAX_SAMPLES, "the number of training sequences")
+        _check_int("epochs", self.epochs, 1, MAX_EPOCHS, "the number of passes over the training set")
+        _check_int("batch_size", self.batch_size, 1, 65536, "the batch size")
+        _check_int("seed", self.seed, 0, 2**31 - 1, "the random seed")
+        _check_int("eval_size", self.eval_size, 1, 100_000, "the held-out set size")
+        _check_int("eval_every", self.eval_every, 1, MAX_SAMPLES, "the samples between evaluations")
+        if not isinstance(self.learning_rate, numbers.Real) or isinstance(self.learning_rate, bool) \
+                or not 0 < self.learning_rate <= 1:
+            raise ValueError(f"learning_rate must be a number in (0, 1], got {self.learning_rate!r}.")
+        if self.target_accuracy is not None and (
+            not isinstance(self.target_accuracy, numbers.Real) or not 0 < self.target_accuracy <= 1
+        ):
+            raise ValueError(
+                f"target_accuracy must be a fraction in (0, 1] (e.g. 0.99 for 99 %), got {self.target_accuracy!r}."
+            )
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def training_set_bytes(problem: ProblemConfig, samples: int) -> int:
+    """Bytes of the int32 training arrays: source, decoder input and target."""
+    return 4 * samples * (problem.n_in + 2 * problem.n_out)
+
+
+def check_fits_memory(problem: ProblemConfig, train: TrainConfig) -> None:
+    """Refuse a training set over MEMORY_BUDGET_BYTES before anything is allocated."""
+    needed = training_set_bytes(problem, train.samples)
+    if needed > MEMORY_BUDGET_BYTES:
+        raise ValueError(
+            f"The training set would take {needed / 2**20:,.0f} MiB, over the "
+            f"{MEMORY_BUDGET_BYTES / 2**20:,.0f} MiB budget: use fewer samples."
+        )
+
+
+def count_parameters(problem: ProblemConfig, model: ModelConfig) -> int:
+    """Trainable parameters, computed without building the model (same figure as Keras's count)."""
+    c, u = problem.n_classes, model.units
+    lstm = 4 * u * (c + u + 1)
+    return 2 * lstm + u * c + c
+
+
+def _check_int(name: str, value, low: int, high: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} ({what}) must be a whole number, got {value!r}.")
+    if not low <= value <= high:
+        raise ValueError(f"{name} ({what}) must be between {low:,} and {high:,}, got {value:,}.")
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "classic": TrainConfig(samples=100_000, epochs=1, batch_size=32, learning_rate=0.001),
+}

@@ -1,0 +1,73 @@
+"""Vectorized, seeded generation of the integer sequence problem: (source, decoder_input, target) as int32 arrays.
+
+No one-hot here: the model one-hots inside its graph, so a sample costs 4 bytes per token.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from s2s.config import ProblemConfig
+
+START_TOKEN = 0
+
+
+class Batch(NamedTuple):
+    source: np.ndarray         # (n, n_in), values in 1..cardinality
+    decoder_input: np.ndarray  # (n, n_out), the target shifted right behind the start token 0
+    target: np.ndarray         # (n, n_out), the first n_out source values reversed
+
+
+def target_of(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
+    """The expected output for sources of shape (n, n_in): their first n_out values, reversed."""
+    return np.ascontiguousarray(source[:, : problem.n_out][:, ::-1])
+
+
+def teacher_forcing_input(target: np.ndarray) -> np.ndarray:
+    """The decoder's training input: the start token, then the target without its last token."""
+    start = np.full((target.shape[0], 1), START_TOKEN, dtype=target.dtype)
+    return np.concatenate([start, target[:, :-1]], axis=1)
+
+
+def random_sources(problem: ProblemConfig, n: int, seed) -> np.ndarray:
+    """n sources drawn uniformly from 1..cardinality; the same seed gives the same sources."""
+    if n < 0:
+        raise ValueError(f"The number of sequences must be >= 0, got {n}.")
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, problem.cardinality + 1, size=(n, problem.n_in), dtype=np.int32)
+
+
+def generate(problem: ProblemConfig, n: int, seed) -> Batch:
+    """n samples of the problem, fully determined by `seed` (an int or a sequence of ints)."""
+    source = random_sources(problem, n, seed)
+    target = target_of(problem, source)
+    return Batch(source, teacher_forcing_input(target), target)
+
+
+def parse_sequence(text: str, problem: ProblemConfig) -> np.ndarray:
+    """Parse '13 28 18', '13,28,18' or '[13, 28, 18]' into a source of shape (n_in,), or raise ValueError."""
+    if len(text) > 2000:
+        raise ValueError("That input is far too long: type the source values separated by spaces or commas.")
+    cleaned = text.strip()
+    if cleaned.startswith("[") and cleaned.endswith("]"):
+        cleaned = cleaned[1:-1]
+    parts = [p for p in cleaned.replace(",", " ").split() if p]
+    if not parts:
+        raise ValueError(f"Type {problem.n_in} whole numbers between 1 and {problem.cardinality}, e.g. "
+                         + " ".join(str(v) for v in range(1, problem.n_in + 1)) + ".")
+    values = []
+    for part in parts:
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise ValueError(f"'{part[:20]}' is not a whole number: the source holds integers from "
+                             f"1 to {problem.cardinality}.") from None
+    if len(values) != problem.n_in:
+        raise ValueError(f"This model reads sources of exactly {problem.n_in} values; you typed {len(values)}.")
+    bad = [v for v in values if not 1 <= v <= problem.cardinality]
+    if bad:
+        hint = " 0 is reserved: it is the start token fed to the decoder first." if 0 in bad else ""
+        raise ValueError(f"Values must lie in 1..{problem.cardinality}; {bad[0]} does not.{hint}")
+    return np.asarray(values, dtype=np.int32)

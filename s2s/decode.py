@@ -1,0 +1,116 @@
+"""Step-by-step decoding that returns a full trace: context, and per step the input, softmax, choice and state.
+
+Two feedback modes:
+- "argmax": standard greedy decoding. Step 1 reads the start token's one-hot (as in training);
+  each next step reads the one-hot of the token just chosen.
+- "softmax": the classic tutorial's prediction loop, reproduced exactly. Step 1 reads an all-zero
+  vector (training never showed the model one), and each next step reads the whole probability
+  vector of the step before, not the chosen token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from s2s.data import START_TOKEN
+from s2s.model import Seq2Seq
+
+FEEDS = ("argmax", "softmax")
+
+
+@dataclass
+class Trace:
+    """What the decoder did for a batch of B sources over n_out steps (arrays indexed [batch, step, ...])."""
+
+    feed: str
+    source: np.ndarray     # (B, n_in)
+    context_h: np.ndarray  # (B, units): the encoder's final hidden state
+    context_c: np.ndarray  # (B, units): the encoder's final cell state
+    inputs: np.ndarray     # (B, n_out, classes): the vector fed to the decoder at each step
+    probs: np.ndarray      # (B, n_out, classes): the softmax each step produced
+    tokens: np.ndarray     # (B, n_out): the token taken at each step (the argmax, or a forced override)
+    states_h: np.ndarray   # (B, n_out, units): hidden state after each step
+    states_c: np.ndarray   # (B, n_out, units): cell state after each step
+    forced: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def argmax(self) -> np.ndarray:
+        """What the model itself would choose at each step, whatever was forced."""
+        return self.probs.argmax(axis=-1)
+
+    def input_tokens(self) -> np.ndarray:
+        """(B, n_out): the token whose one-hot was fed at each step, or -1 where the input was not a one-hot
+        (the all-zero first input or a fed-back probability vector of the classic loop)."""
+        is_one_hot = (np.isclose(self.inputs.max(axis=-1), 1.0)) & (np.isclose(self.inputs.sum(axis=-1), 1.0))
+        return np.where(is_one_hot, self.inputs.argmax(axis=-1), -1)
+
+
+def _as_batch(model: Seq2Seq, source) -> np.ndarray:
+    source = np.asarray(source)
+    if source.ndim == 1:
+        source = source[None, :]
+    if source.ndim != 2 or source.shape[1] != model.problem.n_in:
+        raise ValueError(f"Sources must have {model.problem.n_in} values each, got shape {source.shape}.")
+    if not np.issubdtype(source.dtype, np.integer):
+        raise ValueError("Source values must be integers.")
+    if source.size and (source.min() < 1 or source.max() > model.problem.cardinality):
+        raise ValueError(f"Source values must lie in 1..{model.problem.cardinality} (0 is the start token).")
+    return source.astype(np.int32)
+
+
+def _check(feed: str, forced: dict[int, int] | None, model: Seq2Seq) -> dict[int, int]:
+    if feed not in FEEDS:
+        raise ValueError(f"feed must be one of {', '.join(FEEDS)}, got {feed!r}.")
+    forced = dict(forced or {})
+    for step, token in forced.items():
+        if not 0 <= step < model.problem.n_out:
+            raise ValueError(f"Cannot override step {step}: steps run from 0 to {model.problem.n_out - 1}.")
+        if not 1 <= token <= model.problem.cardinality:
+            raise ValueError(f"An override must be a value in 1..{model.problem.cardinality}, got {token}.")
+    return forced
+
+
+def _steps(model: Seq2Seq, source: np.ndarray, feed: str, forced: dict[int, int], h, c) -> Iterator[tuple]:
+    """Yield (input, probs, token, h, c) for each decoder step of a batch."""
+    n, n_classes = source.shape[0], model.problem.n_classes
+    eye = np.eye(n_classes, dtype=np.float32)
+    x = np.zeros((n, n_classes), np.float32)
+    if feed == "argmax":
+        x[:, START_TOKEN] = 1.0
+    for step in range(model.problem.n_out):
+        probs, h, c = model.step(x, h, c)
+        token = probs.argmax(axis=-1)
+        if step in forced:
+            token = np.full(n, forced[step], dtype=token.dtype)
+        yield x, probs, token, h, c
+        # A forced token is fed back as a one-hot in both modes: it is a choice, not a distribution.
+        x = eye[token] if feed == "argmax" or step in forced else probs
+
+
+def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] | None = None) -> Trace:
+    """Decode one source (n_in,) or a batch (B, n_in) step by step, keeping everything each step computed.
+
+    `forced` maps a step index (0-based) to a token taken there instead of the model's choice:
+    the what-if of the Explore page, and teacher forcing when every step is forced."""
+    source = _as_batch(model, source)
+    forced = _check(feed, forced, model)
+    h, c = model.encode(source)
+    columns = list(zip(*_steps(model, source, feed, forced, h, c)))
+    inputs, probs, tokens, states_h, states_c = (np.stack(col, axis=1) for col in columns)
+    return Trace(feed, source, h, c, inputs, probs, tokens.astype(np.int32), states_h, states_c, forced)
+
+
+def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192) -> np.ndarray:
+    """Decoded tokens (B, n_out) for many sources, in batches, keeping only the tokens."""
+    source = _as_batch(model, source)
+    _check(feed, None, model)
+    out = np.empty((source.shape[0], model.problem.n_out), np.int32)
+    for start in range(0, source.shape[0], batch_size):
+        chunk = source[start:start + batch_size]
+        h, c = model.encode(chunk)
+        for step, (_, _, token, _, _) in enumerate(_steps(model, chunk, feed, {}, h, c)):
+            out[start:start + batch_size, step] = token
+    return out

@@ -1,0 +1,108 @@
+"""The classic encoder-decoder LSTM and its three weight-sharing views: training, encoder, decoder step.
+
+Inputs are integer tokens, one-hot inside the graph, so the LSTM kernels keep the classic shape
+(cardinality + 1, 4 * units) and the weights are interchangeable with the one-hot-input recipe.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from s2s.config import ModelConfig, ProblemConfig
+
+
+def _one_hot(tokens, length: int, n_classes: int, name: str):
+    # CategoryEncoding squeezes a trailing axis of size 1, so Reshape pins (length, n_classes) for any length.
+    encoded = keras.layers.CategoryEncoding(num_tokens=n_classes, output_mode="one_hot", name=f"{name}_one_hot")(tokens)
+    return keras.layers.Reshape((length, n_classes), name=f"{name}_one_hot_3d")(encoded)
+
+
+def build_training_model(problem: ProblemConfig, config: ModelConfig) -> keras.Model:
+    """(source tokens, decoder input tokens) -> per-step probabilities over cardinality + 1 classes."""
+    n_classes = problem.n_classes
+    source = keras.Input(shape=(problem.n_in,), dtype="int32", name="source")
+    decoder_input = keras.Input(shape=(problem.n_out,), dtype="int32", name="decoder_input")
+
+    encoder_lstm = keras.layers.LSTM(config.units, return_state=True, name="encoder_lstm")
+    _, state_h, state_c = encoder_lstm(_one_hot(source, problem.n_in, n_classes, "source"))
+
+    decoder_lstm = keras.layers.LSTM(config.units, return_sequences=True, return_state=True, name="decoder_lstm")
+    decoder_dense = keras.layers.Dense(n_classes, activation="softmax", name="decoder_dense")
+    sequence, _, _ = decoder_lstm(
+        _one_hot(decoder_input, problem.n_out, n_classes, "decoder_input"), initial_state=[state_h, state_c]
+    )
+    return keras.Model([source, decoder_input], decoder_dense(sequence), name="seq2seq")
+
+
+def problem_of(model: keras.Model) -> tuple[ProblemConfig, ModelConfig]:
+    """Read the problem and model settings back from a training model's shapes."""
+    n_in = model.inputs[0].shape[1]
+    n_out = model.inputs[1].shape[1]
+    n_classes = model.get_layer("decoder_dense").units
+    units = model.get_layer("encoder_lstm").units
+    return ProblemConfig(cardinality=n_classes - 1, n_in=n_in, n_out=n_out), ModelConfig(units=units)
+
+
+class Seq2Seq:
+    """A training model plus its inference views, sharing one set of weights.
+
+    `encode(source) -> (h, c)` and `step(x, h, c) -> (probs, h, c)` are traced once per batch shape
+    family (tf.function with a None batch axis), so a decoder step costs a graph call, not a predict().
+    """
+
+    def __init__(self, training: keras.Model):
+        self.training = training
+        self.problem, self.config = problem_of(training)
+        n_classes, units = self.problem.n_classes, self.config.units
+
+        self.encoder = keras.Model(
+            training.get_layer("source").output,
+            training.get_layer("encoder_lstm").output[1:],
+            name="encoder",
+        )
+
+        # The decoder step reads a vector, not a token: the classic prediction loop feeds back
+        # the whole probability vector, and the greedy loop feeds a one-hot.
+        step_input = keras.Input(shape=(n_classes,), name="step_input")
+        state_h = keras.Input(shape=(units,), name="state_h")
+        state_c = keras.Input(shape=(units,), name="state_c")
+        as_sequence = keras.layers.Reshape((1, n_classes), name="step_input_3d")(step_input)
+        sequence, next_h, next_c = training.get_layer("decoder_lstm")(as_sequence, initial_state=[state_h, state_c])
+        probs = keras.layers.Reshape((n_classes,), name="step_probs")(training.get_layer("decoder_dense")(sequence))
+        self.decoder_step = keras.Model([step_input, state_h, state_c], [probs, next_h, next_c], name="decoder_step")
+
+        self._encode = tf.function(
+            lambda source: self.encoder(source, training=False),
+            input_signature=[tf.TensorSpec([None, self.problem.n_in], tf.int32)],
+        )
+        self._step = tf.function(
+            lambda x, h, c: self.decoder_step([x, h, c], training=False),
+            input_signature=[
+                tf.TensorSpec([None, n_classes], tf.float32),
+                tf.TensorSpec([None, units], tf.float32),
+                tf.TensorSpec([None, units], tf.float32),
+            ],
+        )
+
+    @classmethod
+    def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":
+        return cls(build_training_model(problem, config))
+
+    def encode(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, c = self._encode(tf.convert_to_tensor(source, tf.int32))
+        return h.numpy(), c.numpy()
+
+    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        probs, h, c = self._step(
+            tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(h, tf.float32), tf.convert_to_tensor(c, tf.float32)
+        )
+        return probs.numpy(), h.numpy(), c.numpy()
+
+    def teacher_forced(self, source: np.ndarray, decoder_input: np.ndarray) -> np.ndarray:
+        """The training model's probabilities (n, n_out, classes) on given decoder inputs."""
+        return self.training([source.astype(np.int32), decoder_input.astype(np.int32)], training=False).numpy()
+
+    def count_params(self) -> int:
+        return self.training.count_params()

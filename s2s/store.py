@@ -1,0 +1,190 @@
+"""Save, load and list models as folders of `model.keras` plus a JSON model card; atomic writes, safe-mode loads.
+
+A folder is `<root>/<name>/` with a name of letters, digits, '-' and '_'. A missing, corrupt or foreign
+file raises ModelFileError naming the file and the problem; nothing here ever loads with safe_mode off.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import uuid
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+from s2s.model import Seq2Seq, problem_of
+
+CARD_FORMAT = "seq2seq-studio/1"
+MODEL_FILE, CARD_FILE = "model.keras", "card.json"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+class ModelFileError(ValueError):
+    """A model folder that cannot be used, with the file and the reason in the message."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    model: Seq2Seq
+    card: dict
+
+
+@dataclass
+class Entry:
+    """One folder of a model root, usable or not."""
+
+    name: str
+    path: Path
+    card: dict | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"Invalid model name {name!r}: use 1 to 64 letters, digits, '-' or '_' (no spaces, dots or slashes)."
+        )
+    return name
+
+
+def versions() -> dict:
+    import tensorflow as tf
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
+
+
+def make_card(name: str, model: Seq2Seq, train_config: TrainConfig, *, history: dict | None = None,
+              holdout: dict | None = None, evaluation: dict | None = None, training_seconds: float | None = None,
+              reason: str | None = None, reproduce: str | None = None, notes: str | None = None) -> dict:
+    """A complete model card: the settings to rebuild the model, what it measured, and how to reproduce it."""
+    return {
+        "format": CARD_FORMAT,
+        "name": name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "problem": asdict(model.problem),
+        "model": asdict(model.config),
+        "training": asdict(train_config),
+        "parameters": model.count_params(),
+        "evaluation": evaluation,      # exact / per-position accuracy with n, seed and the command that measured it
+        "holdout": holdout,            # the training run's own held-out measurement
+        "training_seconds": training_seconds,
+        "stopped": reason,
+        "history": history,
+        "versions": versions(),
+        "reproduce": reproduce,
+        "notes": notes,
+    }
+
+
+def save(model: Seq2Seq, directory: str | Path, card: dict) -> Path:
+    """Write model.keras and card.json to `directory` atomically: a new folder is written aside and renamed in;
+    an interrupted save leaves the previous model (if any) untouched."""
+    directory = Path(directory)
+    validate_name(directory.name)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    staging = directory.parent / f".{directory.name}.saving-{tag}"
+    staging.mkdir()
+    try:
+        model.training.save(staging / MODEL_FILE)
+        with open(staging / CARD_FILE, "w") as f:
+            json.dump(card, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        retired = directory.parent / f".{directory.name}.old-{tag}"
+        if directory.exists():
+            directory.rename(retired)
+        staging.rename(directory)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def read_card(directory: Path) -> dict:
+    path = directory / CARD_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing model card.")
+    try:
+        card = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not valid JSON ({error}).") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ModelFileError(f"{path}: not a Seq2Seq Studio model card (expected format {CARD_FORMAT!r}).")
+    try:
+        ProblemConfig(**card["problem"])
+        ModelConfig(**card["model"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: invalid settings ({error}).") from None
+    return card
+
+
+def load(directory: str | Path) -> LoadedModel:
+    """Load a model folder in Keras's safe mode and check its weights against its card."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory}: no such model folder.")
+    card = read_card(directory)
+    path = directory / MODEL_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing model file.")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not).")
+    try:
+        training = keras.saving.load_model(path, compile=False)
+        model = Seq2Seq(training)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file; all mean "unusable".
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: cannot be loaded as a Seq2Seq Studio model ({first_line[:200]}).") from None
+    expected = (ProblemConfig(**card["problem"]), ModelConfig(**card["model"]))
+    if (model.problem, model.config) != expected:
+        raise ModelFileError(
+            f"{directory}: the card does not match the weights (card: {expected[0]}, {expected[1]}; "
+            f"weights: {model.problem}, {model.config})."
+        )
+    return LoadedModel(directory.name, directory, model, card)
+
+
+def list_models(root: str | Path = DEFAULT_ROOT) -> list[Entry]:
+    """Every model folder under root, sorted by name, each with its card or the reason it is unusable.
+    Reads cards only; `load` checks the weights."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    entries = []
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            validate_name(directory.name)
+            card = read_card(directory)
+            if not (directory / MODEL_FILE).is_file():
+                raise ModelFileError(f"{directory / MODEL_FILE}: missing model file.")
+            entries.append(Entry(directory.name, directory, card))
+        except ValueError as error:
+            entries.append(Entry(directory.name, directory, None, str(error)))
+    return entries
+
+
+def summary(card: dict) -> str:
+    """One line describing a model from its card."""
+    p, m = card["problem"], card["model"]
+    text = f"cardinality {p['cardinality']}, {p['n_in']} -> {p['n_out']}, {m['units']} units"
+    ev = card.get("evaluation")
+    if ev:
+        text += f", exact accuracy {100 * ev['exact_accuracy']:.2f} % on {ev['n']:,} (seed {ev['seed']})"
+    return text

@@ -1,0 +1,207 @@
+"""Training with a live history: per-batch loss and token accuracy, held-out exact-sequence accuracy measured
+with the real greedy decoder, a thread-safe stop, and an optional target accuracy.
+
+A `Trainer` owns the model and its history from the moment it is built, so a caller that is interrupted
+mid-fit (a Stop click, a Streamlit rerun) still holds the weights and curves learned so far.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+
+from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
+from s2s.data import generate
+from s2s.decode import predict
+from s2s.model import Seq2Seq
+
+
+@dataclass
+class History:
+    """Everything a training run measured, appended as it happens."""
+
+    batch_size: int
+    samples: list[int] = field(default_factory=list)          # samples seen after each batch
+    loss: list[float] = field(default_factory=list)           # that batch's loss
+    token_accuracy: list[float] = field(default_factory=list)  # that batch's token accuracy
+    seconds: list[float] = field(default_factory=list)        # wall time since the start, after each batch
+    eval_samples: list[int] = field(default_factory=list)     # samples seen at each held-out evaluation
+    eval_exact: list[float] = field(default_factory=list)     # held-out exact-sequence accuracy there
+    eval_token: list[float] = field(default_factory=list)     # held-out token accuracy there
+
+    def downsampled(self, max_points: int = 300) -> dict:
+        """A JSON-ready copy with at most max_points per-batch points (bucket means), evaluations kept whole."""
+        out = asdict(self)
+        n = len(self.loss)
+        if n > max_points:
+            edges = np.linspace(0, n, max_points + 1).astype(int)
+            last = edges[1:] - 1
+            for key in ("loss", "token_accuracy"):
+                values = np.asarray(out[key])
+                out[key] = [float(values[a:b].mean()) for a, b in zip(edges[:-1], edges[1:])]
+            out["samples"] = [int(self.samples[i]) for i in last]
+            out["seconds"] = [round(float(self.seconds[i]), 3) for i in last]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class Progress:
+    """What subscribers receive, at most every `progress_every` seconds and at each evaluation."""
+
+    samples_seen: int
+    total_samples: int
+    loss: float
+    token_accuracy: float
+    exact_accuracy: float | None  # the latest held-out measurement
+    elapsed: float
+    samples_per_second: float
+    eta_seconds: float | None
+    history: History
+    done: bool = False
+
+
+@dataclass
+class TrainResult:
+    model: Seq2Seq
+    history: History
+    reason: str  # "completed", "target reached" or "stopped"
+    elapsed: float
+    exact_accuracy: float
+    token_accuracy: float
+
+
+class Trainer:
+    """Builds a seeded model and its data for one run; `run()` fits it and can be stopped from any thread."""
+
+    def __init__(self, problem: ProblemConfig, model_config: ModelConfig, train_config: TrainConfig):
+        check_fits_memory(problem, train_config)
+        self.problem, self.model_config, self.config = problem, model_config, train_config
+        self.stop_event = threading.Event()
+        # Keras keeps its seed per thread and Streamlit reruns on new threads: seed right here, right before building.
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(train_config.seed)
+        self.model = Seq2Seq.build(problem, model_config)
+        self.model.training.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
+        )
+        self.data = generate(problem, train_config.samples, seed=[train_config.seed, 0])
+        self.holdout = generate(problem, train_config.eval_size, seed=[train_config.seed, 1])
+        self.history = History(batch_size=train_config.batch_size)
+        self.reason = "not started"
+
+    @property
+    def total_samples(self) -> int:
+        return self.config.samples * self.config.epochs
+
+    def stop(self) -> None:
+        """Ask the run to end after the batch in progress; safe from any thread."""
+        self.stop_event.set()
+
+    def evaluate_holdout(self) -> tuple[float, float]:
+        predicted = predict(self.model, self.holdout.source)
+        right = predicted == self.holdout.target
+        return float(right.all(axis=1).mean()), float(right.mean())
+
+    def run(self, on_progress: Callable[[Progress], None] | None = None, progress_every: float = 0.3) -> TrainResult:
+        callback = _LiveHistory(self, on_progress, progress_every)
+        start = time.perf_counter()
+        self.model.training.fit(
+            [self.data.source, self.data.decoder_input], self.data.target,
+            batch_size=self.config.batch_size, epochs=self.config.epochs,
+            shuffle=False,  # the samples are i.i.d. random already
+            verbose=0, callbacks=[callback],
+        )
+        elapsed = time.perf_counter() - start
+        exact, token = (self.history.eval_exact[-1], self.history.eval_token[-1]) if self.history.eval_exact \
+            else self.evaluate_holdout()
+        return TrainResult(self.model, self.history, self.reason, elapsed, exact, token)
+
+
+class _LiveHistory(keras.callbacks.Callback):
+    def __init__(self, trainer: Trainer, on_progress, progress_every: float):
+        super().__init__()
+        self.trainer, self.on_progress, self.progress_every = trainer, on_progress, progress_every
+        self.history = trainer.history
+        self.seen = 0
+        self.next_eval = trainer.config.eval_every
+        self.last_report = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.trainer.reason = "running"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start_seen = epoch * self.trainer.config.samples
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Keras reports running means over the epoch; resetting here makes each batch's logs its own.
+        self.model.reset_metrics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        config, history = self.trainer.config, self.history
+        self.seen = self.epoch_start_seen + min((batch + 1) * config.batch_size, config.samples)
+        history.samples.append(self.seen)
+        history.loss.append(float(logs["loss"]))
+        history.token_accuracy.append(float(logs["token_accuracy"]))
+        history.seconds.append(time.perf_counter() - self.start)
+
+        evaluated = False
+        if self.seen >= self.next_eval:
+            self._evaluate()
+            evaluated = True
+            self.next_eval = self.seen + config.eval_every
+            if config.target_accuracy is not None and history.eval_exact[-1] >= config.target_accuracy:
+                self.trainer.reason = "target reached"
+                self.model.stop_training = True
+        if self.trainer.stop_event.is_set():
+            self.trainer.reason = "stopped"
+            self.model.stop_training = True
+        if evaluated or history.seconds[-1] - self.last_report >= self.progress_every:
+            self._report()
+
+    def on_train_end(self, logs=None):
+        if self.trainer.reason == "running":
+            self.trainer.reason = "completed"
+        if not self.history.eval_samples or self.history.eval_samples[-1] != self.seen:
+            self._evaluate()
+        self._report(done=True)
+
+    def _evaluate(self):
+        exact, token = self.trainer.evaluate_holdout()
+        self.history.eval_samples.append(self.seen)
+        self.history.eval_exact.append(exact)
+        self.history.eval_token.append(token)
+
+    def _report(self, done: bool = False):
+        history = self.history
+        if self.on_progress is None or not history.loss:
+            return
+        elapsed = time.perf_counter() - self.start
+        self.last_report = history.seconds[-1]
+        rate = self.seen / elapsed if elapsed > 0 else 0.0
+        remaining = self.trainer.total_samples - self.seen
+        self.on_progress(Progress(
+            samples_seen=self.seen, total_samples=self.trainer.total_samples,
+            loss=history.loss[-1], token_accuracy=history.token_accuracy[-1],
+            exact_accuracy=history.eval_exact[-1] if history.eval_exact else None,
+            elapsed=elapsed, samples_per_second=rate,
+            eta_seconds=(0.0 if done else remaining / rate) if rate > 0 else None,
+            history=history, done=done,
+        ))
+
+
+def train(problem: ProblemConfig, model_config: ModelConfig, train_config: TrainConfig,
+          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Build, fit and measure in one call (the CLI's path)."""
+    return Trainer(problem, model_config, train_config).run(on_progress)

@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny real model trained once per test session (cardinality 9, 4 -> 2, 32 units)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+from s2s.config import ModelConfig, ProblemConfig, TrainConfig  # noqa: E402
+
+TINY_PROBLEM = ProblemConfig(cardinality=9, n_in=4, n_out=2)
+TINY_MODEL = ModelConfig(units=32)
+TINY_TRAIN = TrainConfig(samples=20_000, epochs=1, batch_size=32, learning_rate=0.005, seed=3, eval_every=2000)
+
+
+@pytest.fixture(scope="session")
+def tiny_result():
+    from s2s.train import train
+
+    return train(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_result):
+    return tiny_result.model
+
+
+@pytest.fixture(scope="session")
+def tiny_saved(tiny_result, tmp_path_factory):
+    """The tiny model saved as a model folder, as the CLI would."""
+    from s2s import store
+
+    root = tmp_path_factory.mktemp("models")
+    card = store.make_card("tiny", tiny_result.model, TINY_TRAIN, history=tiny_result.history.downsampled(),
+                           training_seconds=tiny_result.elapsed, reason=tiny_result.reason)
+    return store.save(tiny_result.model, root / "tiny", card)

@@ -1,0 +1,67 @@
+"""The CLI end to end, in subprocesses, exactly as a user types it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "s2s", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "tiny"
+    result = run("train", "--cardinality", "9", "--n-in", "4", "--n-out", "2", "--units", "32",
+                 "--samples", "20000", "--batch-size", "32", "--lr", "0.005", "--seed", "3", "--out", str(out))
+    assert "Held-out exact-sequence accuracy" in result.stdout
+    return out
+
+
+def test_train_saves_a_model_with_a_reproducible_card(cli_model):
+    card = json.loads((cli_model / "card.json").read_text())
+    assert card["problem"] == {"cardinality": 9, "n_in": 4, "n_out": 2}
+    assert card["evaluation"]["exact_accuracy"] >= 0.95 and card["evaluation"]["n"] == 1000
+    assert card["reproduce"].startswith("python -m s2s train") and "--samples 20000" in card["reproduce"]
+
+
+def test_decode_prints_each_step_and_the_result(cli_model):
+    out = run("decode", "--model", str(cli_model), "3", "7", "1", "9").stdout
+    assert "step 1  input 0 (start token)" in out and "step 2" in out
+    assert "expected  7 3" in out
+    data = json.loads(run("decode", "--model", str(cli_model), "3,7,1,9", "--feed", "softmax", "--json").stdout)
+    assert data["expected"] == [7, 3] and data["steps"][0]["input"] == "all-zero vector"
+    assert len(data["steps"][0]["probs"]) == 10 and abs(sum(data["steps"][0]["probs"]) - 1) < 1e-4
+
+
+def test_evaluate_and_list(cli_model):
+    out = run("evaluate", "--model", str(cli_model), "--n", "500").stdout
+    assert "Exact-sequence accuracy" in out and out.count("X=[") == 10
+    data = json.loads(run("evaluate", "--model", str(cli_model), "--n", "500", "--json").stdout)
+    assert data["n"] == 500 and 0.9 <= data["exact_accuracy"] <= 1 and len(data["examples"]) == 10
+    listing = json.loads(run("list", "--root", str(cli_model.parent), "--json").stdout)
+    assert listing[0]["name"] == "tiny" and listing[0]["ok"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["decode", "--model", "MODEL", "1", "2", "3"], "exactly 4"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "0"], "start token"),
+    (["decode", "--model", "/nonexistent/model", "1", "2", "3", "4"], "no such model folder"),
+    (["train", "--n-in", "2", "--n-out", "3", "--out", "OUTDIR/x"], "cannot be larger"),
+    (["train", "--out", "OUTDIR/bad name"], "Invalid model name"),
+    (["evaluate", "--model", "MODEL", "--n", "0"], "between 1 and"),
+    (["train", "--units", "many", "--out", "OUTDIR/x"], "invalid int value"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_gives_one_line_and_exit_2(cli_model, tmp_path, args, words):
+    args = [a.replace("MODEL", str(cli_model)).replace("OUTDIR", str(tmp_path)) for a in args]
+    result = run(*args, check=False)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

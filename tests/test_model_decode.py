@@ -1,0 +1,92 @@
+import keras
+import numpy as np
+import pytest
+
+from s2s.config import ModelConfig, ProblemConfig
+from s2s.data import generate
+from s2s.decode import decode, predict
+from s2s.model import Seq2Seq
+
+
+def test_default_model_has_the_classic_parameter_count_and_kernel_shapes():
+    model = Seq2Seq.build(ProblemConfig(), ModelConfig())
+    assert model.count_params() == 190_899
+    assert model.training.get_layer("encoder_lstm").weights[0].shape == (51, 512)
+    assert model.training.get_layer("decoder_lstm").weights[0].shape == (51, 512)
+    assert model.training.get_layer("decoder_dense").weights[0].shape == (128, 51)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.training.layers)
+
+
+def test_views_share_the_training_weights():
+    model = Seq2Seq.build(ProblemConfig(9, 4, 2), ModelConfig(16))
+    shared = {id(v) for v in model.training.weights}
+    assert {id(v) for v in model.encoder.weights} <= shared
+    assert {id(v) for v in model.decoder_step.weights} <= shared
+
+
+def test_step_trace_with_forced_targets_equals_teacher_forced_model(tiny_model):
+    batch = generate(tiny_model.problem, 64, seed=21)
+    trace = decode(tiny_model, batch.source[0], forced={t: int(v) for t, v in enumerate(batch.target[0])})
+    expected = tiny_model.teacher_forced(batch.source[:1], batch.decoder_input[:1])
+    np.testing.assert_allclose(trace.probs, expected, atol=1e-5)
+
+
+def test_greedy_trace_equals_teacher_forced_model_on_its_own_tokens(tiny_model):
+    # Feeding the model's own greedy choices through the training model must give the same softmax.
+    sources = generate(tiny_model.problem, 50, seed=22).source
+    trace = decode(tiny_model, sources)
+    decoder_input = np.concatenate([np.zeros((50, 1), np.int32), trace.tokens[:, :-1]], axis=1)
+    np.testing.assert_allclose(trace.probs, tiny_model.teacher_forced(sources, decoder_input), atol=1e-5)
+    assert np.array_equal(trace.tokens, trace.probs.argmax(-1))
+
+
+def test_batched_decoding_equals_one_at_a_time(tiny_model):
+    sources = generate(tiny_model.problem, 20, seed=23).source
+    batched = decode(tiny_model, sources)
+    for i, source in enumerate(sources):
+        single = decode(tiny_model, source)
+        np.testing.assert_allclose(single.probs[0], batched.probs[i], atol=1e-5)
+        assert np.array_equal(single.tokens[0], batched.tokens[i])
+    assert np.array_equal(predict(tiny_model, sources, batch_size=7), batched.tokens)
+
+
+def test_feed_modes_differ_exactly_as_defined(tiny_model):
+    source = generate(tiny_model.problem, 1, seed=24).source
+    greedy, classic = decode(tiny_model, source, "argmax"), decode(tiny_model, source, "softmax")
+    n_classes = tiny_model.problem.n_classes
+    start = np.zeros(n_classes, np.float32)
+    start[0] = 1
+    np.testing.assert_array_equal(greedy.inputs[0, 0], start)
+    np.testing.assert_array_equal(classic.inputs[0, 0], np.zeros(n_classes))
+    for t in range(1, tiny_model.problem.n_out):
+        np.testing.assert_array_equal(greedy.inputs[0, t], np.eye(n_classes)[greedy.tokens[0, t - 1]])
+        np.testing.assert_allclose(classic.inputs[0, t], classic.probs[0, t - 1])
+    # An independent re-run of the classic loop with the raw Keras decoder-step view.
+    h, c = (v.numpy() for v in tiny_model.encoder(source))
+    x = np.zeros((1, n_classes), np.float32)
+    for t in range(tiny_model.problem.n_out):
+        probs, h, c = (v.numpy() for v in tiny_model.decoder_step([x, h, c]))
+        np.testing.assert_allclose(probs[0], classic.probs[0, t], atol=1e-5)
+        x = probs
+    assert greedy.input_tokens()[0, 0] == 0 and classic.input_tokens()[0, 0] == -1
+
+
+def test_forced_token_changes_the_continuation(tiny_model):
+    source = generate(tiny_model.problem, 1, seed=25).source
+    free = decode(tiny_model, source)
+    other = 1 if free.tokens[0, 0] != 1 else 2
+    what_if = decode(tiny_model, source, forced={0: other})
+    assert what_if.tokens[0, 0] == other
+    np.testing.assert_allclose(what_if.probs[0, 0], free.probs[0, 0], atol=1e-6)
+    np.testing.assert_array_equal(what_if.inputs[0, 1], np.eye(tiny_model.problem.n_classes)[other])
+
+
+def test_decode_rejects_bad_sources_and_options(tiny_model):
+    with pytest.raises(ValueError, match="4 values"):
+        decode(tiny_model, [1, 2, 3])
+    with pytest.raises(ValueError, match="1..9"):
+        decode(tiny_model, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="feed"):
+        decode(tiny_model, [1, 2, 3, 4], feed="beam")
+    with pytest.raises(ValueError, match="override"):
+        decode(tiny_model, [1, 2, 3, 4], forced={5: 1})

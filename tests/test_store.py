@@ -1,0 +1,106 @@
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from s2s import store
+from s2s.data import generate
+
+
+def test_save_then_load_gives_identical_outputs(tiny_model, tiny_saved):
+    loaded = store.load(tiny_saved)
+    assert loaded.model.problem == tiny_model.problem and loaded.model.config == tiny_model.config
+    batch = generate(tiny_model.problem, 32, seed=1)
+    np.testing.assert_array_equal(loaded.model.teacher_forced(batch.source, batch.decoder_input),
+                                  tiny_model.teacher_forced(batch.source, batch.decoder_input))
+    card = loaded.card
+    assert card["parameters"] == tiny_model.count_params()
+    assert card["versions"]["keras"].startswith("3.")
+    assert len(card["history"]["loss"]) <= 300
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", "with space", "dot.name", "x" * 65])
+def test_invalid_names_are_refused(name):
+    with pytest.raises(ValueError, match="Invalid model name"):
+        store.validate_name(name)
+
+
+def _copy(tiny_saved, tmp_path, name="copy"):
+    target = tmp_path / name
+    shutil.copytree(tiny_saved, target)
+    return target
+
+
+def test_random_bytes_model_file_gives_clear_error(tiny_saved, tmp_path):
+    folder = _copy(tiny_saved, tmp_path)
+    (folder / "model.keras").write_bytes(np.random.default_rng(0).bytes(4000))
+    with pytest.raises(store.ModelFileError, match="model.keras: not a Keras model file"):
+        store.load(folder)
+
+
+def test_truncated_zip_gives_clear_error(tiny_saved, tmp_path):
+    folder = _copy(tiny_saved, tmp_path)
+    data = (folder / "model.keras").read_bytes()
+    (folder / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(store.ModelFileError, match="model.keras"):
+        store.load(folder)
+
+
+def test_foreign_zip_gives_clear_error(tiny_saved, tmp_path):
+    folder = _copy(tiny_saved, tmp_path)
+    with zipfile.ZipFile(folder / "model.keras", "w") as archive:
+        archive.writestr("hello.txt", "not a model")
+    with pytest.raises(store.ModelFileError, match="cannot be loaded"):
+        store.load(folder)
+
+
+def test_missing_files_and_bad_cards_give_clear_errors(tiny_saved, tmp_path):
+    with pytest.raises(store.ModelFileError, match="no such model folder"):
+        store.load(tmp_path / "nothing")
+    folder = _copy(tiny_saved, tmp_path, "nocard")
+    (folder / "card.json").unlink()
+    with pytest.raises(store.ModelFileError, match="missing model card"):
+        store.load(folder)
+    folder = _copy(tiny_saved, tmp_path, "badjson")
+    (folder / "card.json").write_text("{not json")
+    with pytest.raises(store.ModelFileError, match="not valid JSON"):
+        store.load(folder)
+    folder = _copy(tiny_saved, tmp_path, "nomodel")
+    (folder / "model.keras").unlink()
+    with pytest.raises(store.ModelFileError, match="missing model file"):
+        store.load(folder)
+
+
+def test_card_that_lies_about_the_weights_is_refused(tiny_saved, tmp_path):
+    folder = _copy(tiny_saved, tmp_path)
+    card = json.loads((folder / "card.json").read_text())
+    card["model"]["units"] = 64
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(store.ModelFileError, match="does not match the weights"):
+        store.load(folder)
+
+
+def test_list_reports_broken_folders_and_keeps_the_rest(tiny_saved, tmp_path):
+    good = _copy(tiny_saved, tmp_path, "good")
+    broken = _copy(tiny_saved, tmp_path, "broken")
+    (broken / "card.json").write_text("[]")
+    entries = {e.name: e for e in store.list_models(tmp_path)}
+    assert entries["good"].ok and entries["good"].path == good
+    assert not entries["broken"].ok and "not a Seq2Seq Studio model card" in entries["broken"].error
+
+
+def test_interrupted_save_keeps_the_previous_model(tiny_model, tiny_saved, tmp_path, monkeypatch):
+    folder = _copy(tiny_saved, tmp_path, "keep")
+    before = (folder / "model.keras").read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(tiny_model.training), "save", fail)
+    with pytest.raises(OSError):
+        store.save(tiny_model, folder, {"format": store.CARD_FORMAT})
+    assert (folder / "model.keras").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]  # no staging folder left behind
+    assert store.load(folder).model.problem == tiny_model.problem

@@ -1,0 +1,64 @@
+import threading
+
+import numpy as np
+
+from s2s.config import TrainConfig
+from s2s.evaluate import evaluate, spot_check
+from s2s.train import Trainer, train
+from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
+
+
+def test_tiny_problem_trains_to_high_exact_accuracy(tiny_result):
+    assert tiny_result.reason == "completed"
+    assert tiny_result.exact_accuracy >= 0.95
+    assert evaluate(tiny_result.model, 2000, seed=99).exact >= 0.95
+    history = tiny_result.history
+    assert len(history.loss) == int(np.ceil(TINY_TRAIN.samples / TINY_TRAIN.batch_size))
+    assert history.samples[-1] == TINY_TRAIN.samples
+    assert np.mean(history.loss[-20:]) < np.mean(history.loss[:20]) / 5
+    assert len(history.eval_exact) >= 10 and history.eval_samples[-1] == TINY_TRAIN.samples
+
+
+def test_same_seed_gives_the_same_history():
+    config = TrainConfig(samples=1500, batch_size=50, learning_rate=0.01, seed=4, eval_every=500)
+    first, second = (train(TINY_PROBLEM, TINY_MODEL, config).history for _ in range(2))
+    assert first.loss == second.loss
+    assert first.eval_exact == second.eval_exact
+
+
+def test_stop_request_ends_training_within_one_batch():
+    trainer = Trainer(TINY_PROBLEM, TINY_MODEL, TrainConfig(samples=50_000, batch_size=32, seed=1))
+    stop_at = {}
+
+    def on_progress(progress):
+        if not stop_at and len(progress.history.loss) >= 5:
+            stop_at["batches"] = len(progress.history.loss)
+            threading.Thread(target=trainer.stop).start()
+            while not trainer.stop_event.is_set():
+                pass
+
+    result = trainer.run(on_progress, progress_every=0.0)
+    assert result.reason == "stopped"
+    assert len(result.history.loss) <= stop_at["batches"] + 1
+    # The weights learned so far are kept and usable.
+    assert evaluate(result.model, 100).n == 100
+
+
+def test_target_accuracy_stops_as_soon_as_it_is_reached():
+    config = TINY_TRAIN.replace(samples=60_000, target_accuracy=0.9, eval_every=1000)
+    result = train(TINY_PROBLEM, TINY_MODEL, config)
+    assert result.reason == "target reached"
+    assert result.history.eval_exact[-1] >= 0.9
+    assert all(a < 0.9 for a in result.history.eval_exact[:-1])
+    assert result.history.samples[-1] < 60_000
+
+
+def test_evaluation_figures_agree_with_an_independent_count(tiny_model):
+    result = evaluate(tiny_model, 3000, seed=5, batch_size=1000)
+    right = [list(p) == list(s[:2][::-1]) for s, p in zip(result.source.tolist(), result.predicted.tolist())]
+    assert result.exact == sum(right) / 3000
+    confusion = result.confusion(tiny_model.problem.n_classes)
+    assert confusion.sum() == 3000 * 2
+    assert np.trace(confusion[0]) / 3000 == result.per_position[0]
+    examples = spot_check(tiny_model, 10, seed=5)
+    assert len(examples) == 10 and examples[0]["expected"] == examples[0]["source"][:2][::-1]
