@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help=f"passes over them (default {defaults.epochs})")
     train.add_argument("--batch-size", type=int, help=f"batch size (default {defaults.batch_size})")
     train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.learning_rate})")
+    train.add_argument("--schedule", choices=("constant", "cosine"),
+                       help=f"learning rate schedule (default {defaults.schedule})")
     train.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     train.add_argument("--target-accuracy", type=float, help="stop once held-out exact accuracy reaches this "
                        "fraction (e.g. 0.999)")
@@ -91,23 +93,29 @@ def main(argv: list[str] | None = None) -> int:
 def _train_config(args) -> TrainConfig:
     base = PRESETS[args.preset] if args.preset else TrainConfig()
     changes = {"samples": args.samples, "epochs": args.epochs, "batch_size": args.batch_size,
-               "learning_rate": args.lr, "eval_every": args.eval_every}
+               "learning_rate": args.lr, "eval_every": args.eval_every, "schedule": args.schedule}
     changes = {k: v for k, v in changes.items() if v is not None}
     return base.replace(seed=args.seed, target_accuracy=args.target_accuracy, **changes)
 
 
-def _reproduce_command(args) -> str:
-    parts = ["python", "-m", "s2s", "train"]
-    if args.preset:
-        parts += ["--preset", args.preset]
-    for flag in ("cardinality", "n_in", "n_out", "units", "samples", "epochs", "batch_size", "lr", "seed",
-                 "target_accuracy", "eval_every", "eval_n", "eval_seed"):
-        value = getattr(args, flag)
-        if value is not None:
-            parts += [f"--{flag.replace('_', '-')}", str(value)]
-    if args.notes:
-        parts += ["--notes", args.notes]
-    return shlex.join(parts + ["--out", args.out])
+def train_command(problem: ProblemConfig, model_config: ModelConfig, config: TrainConfig, out: str,
+                  eval_n: int = 1000, eval_seed: int = 7, notes: str | None = None) -> str:
+    """The exact `python -m s2s train ...` line that reproduces a run (every setting spelled out)."""
+    parts = ["python", "-m", "s2s", "train",
+             "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out,
+             "--units", model_config.units, "--samples", config.samples, "--epochs", config.epochs,
+             "--batch-size", config.batch_size, "--lr", config.learning_rate, "--schedule", config.schedule,
+             "--seed", config.seed,
+             "--eval-every", config.eval_every, "--eval-n", eval_n, "--eval-seed", eval_seed]
+    if config.target_accuracy is not None:
+        parts += ["--target-accuracy", config.target_accuracy]
+    if notes:
+        parts += ["--notes", notes]
+    return shlex.join([str(p) for p in parts + ["--out", out]])
+
+
+def evaluate_command(out: str, n: int, seed: int) -> str:
+    return shlex.join(["python", "-m", "s2s", "evaluate", "--model", str(out), "--n", str(n), "--seed", str(seed)])
 
 
 def _train(args) -> int:
@@ -145,11 +153,10 @@ def _train(args) -> int:
         history=result.history.downsampled(),
         holdout={"exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
                  "n": config.eval_size, "seed": [config.seed, 1]},
-        evaluation={**evaluation.summary(),
-                    "command": shlex.join(["python", "-m", "s2s", "evaluate", "--model", str(out),
-                                           "--n", str(args.eval_n), "--seed", str(args.eval_seed)])},
+        evaluation={**evaluation.summary(), "command": evaluate_command(str(out), args.eval_n, args.eval_seed)},
         training_seconds=round(result.elapsed, 2), reason=result.reason,
-        reproduce=_reproduce_command(args), notes=args.notes,
+        reproduce=train_command(problem, model_config, config, str(out), args.eval_n, args.eval_seed, args.notes),
+        notes=args.notes,
     )
     store.save(result.model, out, card)
     print(f"Saved to {out}/ (model.keras + card.json)")

@@ -17,6 +17,7 @@ MAX_SAMPLES = 5_000_000
 MAX_EPOCHS = 1000
 # A training set (source + decoder input + target as int32) larger than this is refused.
 MEMORY_BUDGET_BYTES = 512 * 1024 * 1024
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,11 @@ class TrainConfig:
 
     samples: int = 100_000
     epochs: int = 1
-    batch_size: int = 32
-    learning_rate: float = 0.001
+    batch_size: int = 256
+    learning_rate: float = 0.01
     seed: int = 1
     target_accuracy: float | None = None
+    schedule: str = "cosine"  # decay the learning rate to 0 over all the samples, or "constant"
     eval_size: int = 1000
     eval_every: int = 5000  # samples between two held-out exact-accuracy measurements
 
@@ -78,6 +80,8 @@ class TrainConfig:
         if not isinstance(self.learning_rate, numbers.Real) or isinstance(self.learning_rate, bool) \
                 or not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be a number in (0, 1], got {self.learning_rate!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
         if self.target_accuracy is not None and (
             not isinstance(self.target_accuracy, numbers.Real) or not 0 < self.target_accuracy <= 1
         ):
@@ -119,5 +123,5 @@ def _check_int(name: str, value, low: int, high: int, what: str) -> None:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    "classic": TrainConfig(samples=100_000, epochs=1, batch_size=32, learning_rate=0.001),
+    "classic": TrainConfig(samples=100_000, epochs=1, batch_size=32, learning_rate=0.001, schedule="constant"),
 }

@@ -91,7 +91,7 @@ class Trainer:
         keras.utils.set_random_seed(train_config.seed)
         self.model = Seq2Seq.build(problem, model_config)
         self.model.training.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=train_config.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate=_learning_rate(train_config)),
             loss="sparse_categorical_crossentropy",
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
         )
@@ -126,6 +126,13 @@ class Trainer:
         exact, token = (self.history.eval_exact[-1], self.history.eval_token[-1]) if self.history.eval_exact \
             else self.evaluate_holdout()
         return TrainResult(self.model, self.history, self.reason, elapsed, exact, token)
+
+
+def _learning_rate(config: TrainConfig):
+    if config.schedule == "constant":
+        return config.learning_rate
+    steps = config.epochs * -(-config.samples // config.batch_size)
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
 
 
 class _LiveHistory(keras.callbacks.Callback):

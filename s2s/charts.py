@@ -1,0 +1,130 @@
+"""Pure functions from data to Plotly figures: training curves, per-step softmax, context heatmap, confusion.
+
+No Streamlit here: every figure can be built and inspected in a test without a browser.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+MAX_POINTS = 300
+
+
+def _downsample(x, y, max_points: int = MAX_POINTS):
+    """Bucket means, so a curve of any length costs at most max_points points."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(y) <= max_points:
+        return x, y
+    edges = np.linspace(0, len(y), max_points + 1).astype(int)
+    return x[edges[1:] - 1], np.array([y[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+
+
+def smooth(values, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with TensorBoard's bias correction."""
+    out, last = np.empty(len(values)), 0.0
+    for i, value in enumerate(values):
+        last = weight * last + (1 - weight) * value
+        out[i] = last / (1 - weight ** (i + 1))
+    return out
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def training_figure(runs: list[tuple[str, dict]], log_loss: bool = False, height: int = 380) -> go.Figure:
+    """Loss (left) and accuracies (right) against samples seen, for one run or several overlaid.
+
+    `runs` holds (label, history) pairs, a history being History.downsampled() or asdict(History)."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per batch", "Accuracy"), horizontal_spacing=0.08)
+    for i, (label, history) in enumerate(runs):
+        color = COLORS[i % len(COLORS)]
+        prefix = f"{label}: " if len(runs) > 1 else ""
+        if not history.get("loss"):
+            continue
+        x, loss = _downsample(history["samples"], history["loss"])
+        figure.add_trace(go.Scatter(x=x, y=loss, mode="lines", name=f"{prefix}loss (raw)",
+                                    line=dict(color=_rgba(color, 0.25), width=1), legendgroup=label,
+                                    showlegend=len(runs) == 1), 1, 1)
+        figure.add_trace(go.Scatter(x=x, y=smooth(loss, 0.8), mode="lines", name=f"{prefix}loss (smoothed)",
+                                    line=dict(color=color, width=2), legendgroup=label), 1, 1)
+        x, token = _downsample(history["samples"], history["token_accuracy"])
+        figure.add_trace(go.Scatter(x=x, y=smooth(token, 0.8), mode="lines", name=f"{prefix}token accuracy",
+                                    line=dict(color=color, width=1.5, dash="dot"), legendgroup=label), 1, 2)
+        if history.get("eval_exact"):
+            figure.add_trace(go.Scatter(x=history["eval_samples"], y=history["eval_exact"], mode="lines+markers",
+                                        name=f"{prefix}held-out exact accuracy", marker=dict(size=6),
+                                        line=dict(color=color, width=2.5), legendgroup=label), 1, 2)
+    figure.update_xaxes(title_text="samples seen")
+    figure.update_yaxes(type="log" if log_loss else "linear", row=1, col=1)
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="training",
+                         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+    return figure
+
+
+def step_probs_figure(probs, chosen: int, expected: int | None = None, height: int = 230) -> go.Figure:
+    """The whole softmax of one decoder step: the chosen token in color, the expected one outlined."""
+    probs = np.asarray(probs, float)
+    tokens = np.arange(len(probs))
+    colors = ["#c7c7c7"] * len(probs)
+    colors[chosen] = "#2ca02c" if expected is None or chosen == expected else "#d62728"
+    outline = ["rgba(0,0,0,0)"] * len(probs)
+    if expected is not None:
+        outline[expected] = "#1f2937"
+    figure = go.Figure(go.Bar(
+        x=tokens, y=probs, marker=dict(color=colors, line=dict(color=outline, width=2)),
+        hovertemplate="token %{x}: p = %{y:.4f}<extra></extra>",
+    ))
+    if expected is not None:
+        figure.add_annotation(x=expected, y=float(probs[expected]), text=f"expected {expected}",
+                              showarrow=True, arrowhead=2, ay=-28, font=dict(size=11))
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=30), showlegend=False, bargap=0.15,
+                         xaxis=dict(title="token (0 = start)", dtick=max(1, len(probs) // 25)),
+                         yaxis=dict(title="p", range=[0, 1.05]))
+    return figure
+
+
+def context_figure(h, c, height: int = 150) -> go.Figure:
+    """The encoder's final (h, c) as a two-row heatmap: the context the decoder starts from."""
+    figure = go.Figure(go.Heatmap(z=np.stack([np.asarray(h, float), np.asarray(c, float)]), y=["h", "c"],
+                                  colorscale="RdBu", zmid=0, colorbar=dict(thickness=10),
+                                  hovertemplate="%{y}[%{x}] = %{z:.3f}<extra></extra>"))
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=25), xaxis=dict(title="unit"))
+    return figure
+
+
+def confusion_figure(confusion, position: int, height: int = 480) -> go.Figure:
+    """Expected vs predicted token counts at one output position (log color scale: errors are rare)."""
+    matrix = np.asarray(confusion[position], float)
+    figure = go.Figure(go.Heatmap(z=np.log10(matrix + 1), customdata=matrix, colorscale="Blues",
+                                  colorbar=dict(title="log10(n+1)", thickness=10),
+                                  hovertemplate="expected %{y}, predicted %{x}: %{customdata:.0f}<extra></extra>"))
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                         xaxis=dict(title="predicted", constrain="domain"),
+                         yaxis=dict(title="expected", autorange="reversed", scaleanchor="x"))
+    return figure
+
+
+def error_by_value_figure(error_rate, height: int = 260) -> go.Figure:
+    """How often each expected value is predicted wrong (values never seen are left out)."""
+    rate = np.asarray(error_rate, float)
+    values = np.flatnonzero(~np.isnan(rate))
+    figure = go.Figure(go.Bar(x=values, y=rate[values], marker_color="#d62728",
+                              hovertemplate="value %{x}: %{y:.2%} wrong<extra></extra>"))
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=30),
+                         xaxis=dict(title="expected value"), yaxis=dict(title="error rate", tickformat=".1%"))
+    return figure
+
+
+def per_position_figure(per_position, height: int = 220) -> go.Figure:
+    values = np.asarray(per_position, float)
+    figure = go.Figure(go.Bar(x=[f"t = {i + 1}" for i in range(len(values))], y=values, marker_color="#1f77b4",
+                              text=[f"{v:.2%}" for v in values], textposition="outside"))
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=30),
+                         yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"))
+    return figure

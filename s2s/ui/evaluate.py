@@ -1,0 +1,93 @@
+"""Evaluate page: exact and per-position accuracy on N random sequences, spot check, confusion, failures."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from s2s import charts
+from s2s.evaluate import evaluate
+from s2s.ui import state
+
+MAX_FAILURES = 20
+
+
+def run_ui(key: str, model) -> None:
+    cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    n = cols[0].number_input("Random sequences", 100, 100_000, 1000, step=1000, key="evaluate_n")
+    seed = cols[1].number_input("Seed", 0, 2**31 - 1, 7, key="evaluate_seed")
+    if not cols[2].button("Evaluate", type="primary", key="evaluate_button", icon=":material/play_arrow:"):
+        return
+    bar = st.progress(0.0, text="Decoding…")
+    started = time.perf_counter()
+    result = evaluate(model, int(n), int(seed), batch_size=4096,
+                      on_progress=lambda done, total: bar.progress(done / total, text=f"{done:,} / {total:,} decoded"))
+    bar.empty()
+    st.session_state["evaluation"] = (key, result, time.perf_counter() - started)
+
+
+def open_in_explore(key: str, source) -> None:
+    state.set_active(key)
+    st.session_state["explore_request"] = " ".join(str(v) for v in source)
+    st.session_state["explore_for_model"] = key
+
+
+def results_ui(key: str, model, result, seconds: float) -> None:
+    problem = model.problem
+    cols = st.columns(4)
+    cols[0].metric("Exact-sequence accuracy", f"{100 * result.exact:.2f} %",
+                   help="A sequence counts only if every target token is right.")
+    cols[1].metric("Token accuracy", f"{100 * result.token:.2f} %")
+    cols[2].metric("Sequences", f"{result.n:,}", help=f"Seed {result.seed}.")
+    cols[3].metric("Time", f"{seconds:.2f} s", help="Batched greedy decoding.")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Accuracy per output position**")
+        st.plotly_chart(charts.per_position_figure(result.per_position), key="per_position_chart")
+        st.markdown("**Which expected values go wrong most often**")
+        st.plotly_chart(charts.error_by_value_figure(result.error_rate_by_value(problem.n_classes)),
+                        key="error_value_chart")
+    with right:
+        position = st.selectbox("Confusion at output position", list(range(1, problem.n_out + 1)),
+                                key="confusion_position")
+        st.plotly_chart(charts.confusion_figure(result.confusion(problem.n_classes), position - 1),
+                        key="confusion_chart")
+    spot_ui(result)
+    failures_ui(key, result)
+
+
+def spot_ui(result) -> None:
+    st.markdown("**Spot check** — the tutorial's ten examples")
+    rows = [{"source": str(s.tolist()), "expected": str(t.tolist()), "predicted": str(p.tolist()),
+             "right": "✅" if ok else "❌"}
+            for s, t, p, ok in zip(result.source[:10], result.target[:10], result.predicted[:10], result.correct[:10])]
+    st.dataframe(rows, hide_index=True, key="spot_table")
+
+
+def failures_ui(key: str, result) -> None:
+    failing = (~result.correct).nonzero()[0]
+    st.markdown(f"**Failing examples** — {len(failing):,} of {result.n:,}")
+    if not len(failing):
+        st.success("Every sequence decoded right.")
+        return
+    for i in failing[:MAX_FAILURES]:
+        cols = st.columns([3, 2, 2, 1], vertical_alignment="center")
+        cols[0].markdown(f"`{result.source[i].tolist()}`")
+        cols[1].markdown(f"expected `{result.target[i].tolist()}`")
+        cols[2].markdown(f"predicted `{result.predicted[i].tolist()}`")
+        if cols[3].button("Explore", key=f"open_{i}", on_click=open_in_explore, args=(key, result.source[i])):
+            st.switch_page("s2s/ui/explore.py")
+    if len(failing) > MAX_FAILURES:
+        st.caption(f"Showing the first {MAX_FAILURES}.")
+
+
+st.title("Evaluate")
+st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
+key, model, card = state.model_picker("evaluate_model")
+run_ui(key, model)
+stored = st.session_state.get("evaluation")
+if stored and stored[0] == key:
+    results_ui(key, model, stored[1], stored[2])
+else:
+    st.info("Choose how many sequences and press **Evaluate**.")
