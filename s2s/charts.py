@@ -85,7 +85,7 @@ def step_probs_figure(probs, chosen: int, expected: int | None = None, height: i
                               showarrow=True, arrowhead=2, ay=-28, font=dict(size=11))
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=30), showlegend=False, bargap=0.15,
                          xaxis=dict(title="token (0 = start)", dtick=max(1, len(probs) // 25)),
-                         yaxis=dict(title="p", range=[0, 1.05]))
+                         yaxis=dict(title="p", range=[0, 1.22]))
     return figure
 
 

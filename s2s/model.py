@@ -86,6 +86,11 @@ class Seq2Seq:
             ],
         )
 
+    def warm_up(self) -> None:
+        """Trace the encoder and decoder-step graphs now, so the first decode a user asks for is fast."""
+        h, c = self.encode(np.ones((1, self.problem.n_in), np.int32))
+        self.step(np.zeros((1, self.problem.n_classes), np.float32), h, c)
+
     @classmethod
     def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":
         return cls(build_training_model(problem, config))

@@ -149,6 +149,7 @@ def load(directory: str | Path) -> LoadedModel:
     try:
         training = keras.saving.load_model(path, compile=False)
         model = Seq2Seq(training)
+        model.warm_up()
     except Exception as error:  # Keras raises many types for a damaged or foreign file; all mean "unusable".
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(f"{path}: cannot be loaded as a Seq2Seq Studio model ({first_line[:200]}).") from None

@@ -60,7 +60,7 @@ def results_ui(key: str, model, result, seconds: float) -> None:
 def spot_ui(result) -> None:
     st.markdown("**Spot check** — the tutorial's ten examples")
     rows = [{"source": str(s.tolist()), "expected": str(t.tolist()), "predicted": str(p.tolist()),
-             "right": "✅" if ok else "❌"}
+             "right": "yes" if ok else "NO"}
             for s, t, p, ok in zip(result.source[:10], result.target[:10], result.predicted[:10], result.correct[:10])]
     st.dataframe(rows, hide_index=True, key="spot_table")
 

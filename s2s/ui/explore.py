@@ -79,7 +79,7 @@ def output_row(trace, expected, shown: int) -> str:
     for t in range(n_out):
         if t < shown:
             token = int(trace.tokens[0, t])
-            mark = "✅" if token == expected[t] else "❌"
+            mark = ":green[:material/check_circle:]" if token == expected[t] else ":red[:material/cancel:]"
             forced = " (forced)" if t in trace.forced else ""
             cells.append(f"**{token}** {mark}{forced}")
         else:
@@ -107,7 +107,7 @@ def step_ui(trace, expected, t: int, chart_key: str) -> None:
         info, chart = st.columns([1, 2.6])
         info.markdown(f"**Step {t + 1}**  \nInput: {describe_input(trace, t)}")
         info.markdown("Top 3: " + ", ".join(f"`{int(k)}` {probs[k]:.1%}" for k in top))
-        verdict = "right ✅" if chosen == expected[t] else f"wrong ❌ (expected {expected[t]})"
+        verdict = ":green[right]" if chosen == expected[t] else f":red[wrong] (expected {expected[t]})"
         info.markdown(f"Chose **{chosen}**{' (forced)' if t in trace.forced else ''}: {verdict}")
         chart.plotly_chart(charts.step_probs_figure(probs, chosen, int(expected[t])), key=chart_key)
 

@@ -46,7 +46,7 @@ def card_ui(entry: store.Entry) -> None:
                             key=f"history_{entry.name}")
         if card.get("reproduce"):
             st.markdown("Reproduce:")
-            st.code(card["reproduce"], language="bash")
+            st.code(card["reproduce"], language="bash", wrap_lines=True)
 
 
 st.title("Models")

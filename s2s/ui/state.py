@@ -123,7 +123,7 @@ def model_picker(key: str) -> tuple[str, Seq2Seq, dict | None]:
 
 # Streamlit forgets a widget's value when its page is not shown; these settings should survive a page switch.
 PERSISTENT_KEYS = ("cardinality", "n_in", "n_out", "units", "mode", "samples", "epochs", "target", "cap",
-                   "batch_size", "learning_rate", "seed", "log_loss", "explore_feed", "evaluate_n", "evaluate_seed")
+                   "batch_size", "learning_rate", "schedule", "seed", "log_loss", "explore_feed", "evaluate_n", "evaluate_seed")
 
 
 def keep_settings() -> None:

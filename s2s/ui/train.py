@@ -6,7 +6,7 @@ import streamlit as st
 
 from s2s import charts, store
 from s2s.cli import evaluate_command, train_command
-from s2s.config import (MEMORY_BUDGET_BYTES, PRESETS, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory,
+from s2s.config import (MEMORY_BUDGET_BYTES, PRESETS, SCHEDULES, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory,
                         count_parameters, training_set_bytes)
 from s2s.evaluate import evaluate
 from s2s.train import Progress, Trainer
@@ -18,12 +18,12 @@ CLASSIC = PRESETS["classic"]
 
 def use_classic_preset():
     st.session_state.update(samples=CLASSIC.samples, epochs=CLASSIC.epochs, batch_size=CLASSIC.batch_size,
-                            learning_rate=CLASSIC.learning_rate, mode="Fixed epochs")
+                            learning_rate=CLASSIC.learning_rate, schedule=CLASSIC.schedule, mode="Fixed epochs")
 
 
 def use_fast_defaults():
     st.session_state.update(samples=DEFAULTS.samples, epochs=DEFAULTS.epochs, batch_size=DEFAULTS.batch_size,
-                            learning_rate=DEFAULTS.learning_rate)
+                            learning_rate=DEFAULTS.learning_rate, schedule=DEFAULTS.schedule)
 
 
 def request_stop():
@@ -63,8 +63,10 @@ def settings_ui() -> tuple[ProblemConfig | None, ModelConfig | None, TrainConfig
         batch_size = left.number_input("Batch size", 1, 65536, DEFAULTS.batch_size, key="batch_size")
         learning_rate = right.number_input("Learning rate", 0.00001, 1.0, DEFAULTS.learning_rate, step=0.0005,
                                            format="%.5f", key="learning_rate", help="Adam's step size.")
-        seed = left.number_input("Seed", 0, 2**31 - 1, 1, key="seed", help="Same seed, same run.")
-        right.button("Classic tutorial settings", on_click=use_classic_preset, key="preset_classic",
+        schedule = left.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(DEFAULTS.schedule), key="schedule",
+                                  help="cosine: decay the learning rate to 0 over the run; constant: the tutorial's.")
+        seed = right.number_input("Seed", 0, 2**31 - 1, 1, key="seed", help="Same seed, same run.")
+        left.button("Classic tutorial settings", on_click=use_classic_preset, key="preset_classic",
                      help="100,000 samples, 1 epoch, batch 32, Adam 0.001: the tutorial's own.")
         right.button("Fast settings", on_click=use_fast_defaults, key="preset_fast",
                      help="The defaults measured fastest by `python -m s2s bench`.")
@@ -72,7 +74,8 @@ def settings_ui() -> tuple[ProblemConfig | None, ModelConfig | None, TrainConfig
         problem = ProblemConfig(int(cardinality), int(n_in), int(n_out))
         model = ModelConfig(int(units))
         config = TrainConfig(samples=int(samples), epochs=int(epochs), batch_size=int(batch_size),
-                             learning_rate=float(learning_rate), seed=int(seed), target_accuracy=target)
+                             learning_rate=float(learning_rate), seed=int(seed), target_accuracy=target,
+                             schedule=schedule)
         check_fits_memory(problem, config)
     except ValueError as error:
         return None, None, None, str(error)
@@ -86,8 +89,9 @@ def facts_ui(problem: ProblemConfig, model: ModelConfig, config: TrainConfig) ->
     cols[2].metric("Training-set memory", f"{training_set_bytes(problem, config.samples) / 2**20:,.1f} MiB",
                    help=f"int32 tokens; one-hot happens inside the model. Budget: {MEMORY_BUDGET_BYTES / 2**20:,.0f} MiB.")
     rate = _measured_rate(problem, model, config)
-    cols[3].metric("Estimated time", f"{config.samples * config.epochs / rate:,.0f} s" if rate else "after 1st batches",
-                   help="From the samples/s of this session's last run with the same model and batch size.")
+    cols[3].metric("Estimated time", f"{config.samples * config.epochs / rate:,.0f} s" if rate else "–",
+                   help="From the samples/s of this session's last run with the same model and batch size; "
+                        "while training, the progress bar shows the live estimate.")
 
 
 def _measured_rate(problem, model, config) -> float | None:
