@@ -80,7 +80,7 @@ def set_number(page, label: str, value) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
-    time.sleep(0.3)
+    time.sleep(0.8)  # let the rerun this edit triggers finish before the next edit
 
 
 def loss_curve(page) -> tuple[int, float]:

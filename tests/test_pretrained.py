@@ -1,0 +1,54 @@
+"""The shipped models: complete cards, weights that match them, accuracy that holds up when re-measured."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from s2s import store
+from s2s.evaluate import evaluate
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+SHIPPED = ["classic", "classic-tutorial", "wide"]
+CARD_KEYS = {"format", "name", "created", "problem", "model", "training", "parameters", "evaluation", "holdout",
+             "training_seconds", "history", "versions", "reproduce"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_loads_and_its_card_is_complete(name):
+    loaded = store.load(PRETRAINED / name)
+    card = loaded.card
+    assert CARD_KEYS <= set(card) and all(card[k] is not None for k in CARD_KEYS)
+    assert card["parameters"] == loaded.model.count_params()
+    assert card["reproduce"].startswith("python -m s2s train") and f"--out pretrained/{name}" in card["reproduce"]
+    assert card["evaluation"]["command"] == f"python -m s2s evaluate --model pretrained/{name} " \
+                                            f"--n {card['evaluation']['n']} --seed {card['evaluation']['seed']}"
+    assert len(card["history"]["loss"]) <= 300 and card["history"]["eval_exact"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_accuracy_agrees_with_its_card(name):
+    loaded = store.load(PRETRAINED / name)
+    claimed = loaded.card["evaluation"]["exact_accuracy"]
+    measured = evaluate(loaded.model, 2000, seed=2024).exact
+    # A fresh sample of 2,000 has a standard error of sqrt(p(1-p)/2000) (0.22 points at p = 0.99);
+    # allow four of them, and at least 0.3 points so a near-perfect model may miss a few sequences.
+    tolerance = max(4 * math.sqrt(claimed * (1 - claimed) / 2000), 0.003)
+    assert abs(measured - claimed) <= tolerance, (measured, claimed, tolerance)
+
+
+def test_classic_models_meet_their_promises():
+    classic = store.read_card(PRETRAINED / "classic")
+    assert classic["evaluation"]["n"] >= 10_000 and classic["evaluation"]["exact_accuracy"] >= 0.999
+    tutorial = store.read_card(PRETRAINED / "classic-tutorial")
+    assert tutorial["training"] | {"seed": 0} == {**tutorial["training"], "samples": 100_000, "epochs": 1,
+                                                  "batch_size": 32, "learning_rate": 0.001, "schedule": "constant",
+                                                  "seed": 0}
+    wide = store.read_card(PRETRAINED / "wide")
+    assert wide["problem"] == {"cardinality": 100, "n_in": 10, "n_out": 5}
+    assert wide["evaluation"]["exact_accuracy"] >= 0.99
+
+
+def test_pretrained_folder_stays_small():
+    size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
+    assert size < 20 * 2**20
