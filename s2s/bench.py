@@ -1,0 +1,223 @@
+"""`python -m s2s bench`: the classic recipe and ours, side by side in one run, with the ratio classic / ours.
+
+The classic pipeline is re-implemented here from its description: Python-loop generation into one-hot float
+arrays, fit with batch 32 for one epoch, and predict() called once per decoder step. Peak memory is measured
+in fresh child processes, one per pipeline, so neither inherits the other's allocations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+from s2s.data import generate
+from s2s.decode import predict
+from s2s.train import Trainer
+
+
+@dataclass
+class Setup:
+    problem: ProblemConfig
+    samples: int          # classic training samples (one epoch, batch 32)
+    eval_one_by_one: int  # classic sequences decoded one at a time, then extrapolated to eval_n
+    eval_n: int
+    target: float         # our time-to-accuracy target
+    cap: int              # our sample cap for reaching it
+
+
+FULL = Setup(ProblemConfig(), 100_000, 100, 10_000, 0.995, 300_000)
+QUICK = Setup(ProblemConfig(cardinality=20, n_in=5, n_out=2), 10_000, 10, 2_000, 0.95, 60_000)
+
+
+# ---- the classic recipe, as published -------------------------------------------------------------------
+
+def classic_one_hot(sequence, n_classes):
+    return [[1.0 if i == value else 0.0 for i in range(n_classes)] for value in sequence]
+
+
+def classic_dataset(problem: ProblemConfig, n: int):
+    """Python loops into one-hot float arrays, one sample at a time."""
+    x1, x2, y = [], [], []
+    for _ in range(n):
+        source = [random.randint(1, problem.cardinality) for _ in range(problem.n_in)]
+        target = source[:problem.n_out][::-1]
+        target_in = [0] + target[:-1]
+        x1.append(classic_one_hot(source, problem.n_classes))
+        x2.append(classic_one_hot(target_in, problem.n_classes))
+        y.append(classic_one_hot(target, problem.n_classes))
+    return np.array(x1), np.array(x2), np.array(y)
+
+
+def classic_models(problem: ProblemConfig, units: int = 128):
+    c = problem.n_classes
+    encoder_inputs = keras.Input(shape=(None, c))
+    _, h, cell = keras.layers.LSTM(units, return_state=True)(encoder_inputs)
+    decoder_inputs = keras.Input(shape=(None, c))
+    decoder_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True)
+    decoder_dense = keras.layers.Dense(c, activation="softmax")
+    outputs, _, _ = decoder_lstm(decoder_inputs, initial_state=[h, cell])
+    model = keras.Model([encoder_inputs, decoder_inputs], decoder_dense(outputs))
+    encoder = keras.Model(encoder_inputs, [h, cell])
+    state_h, state_c = keras.Input(shape=(units,)), keras.Input(shape=(units,))
+    outputs, h2, c2 = decoder_lstm(decoder_inputs, initial_state=[state_h, state_c])
+    decoder = keras.Model([decoder_inputs, state_h, state_c], [decoder_dense(outputs), h2, c2])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, encoder, decoder
+
+
+def classic_predict_sequence(encoder, decoder, source_one_hot, problem: ProblemConfig):
+    """The tutorial's loop: predict() per step, an all-zero first input, the softmax fed back."""
+    state = encoder.predict(source_one_hot, verbose=0)
+    target_seq = np.zeros((1, 1, problem.n_classes))
+    output = []
+    for _ in range(problem.n_out):
+        yhat, h, c = decoder.predict([target_seq] + list(state), verbose=0)
+        output.append(yhat[0, 0, :])
+        state = [h, c]
+        target_seq = yhat
+    return np.array(output).argmax(axis=-1)
+
+
+# ---- measurements --------------------------------------------------------------------------------------
+
+def _peak_rss_child(which: str, setup_name: str) -> float:
+    """Run one training pipeline in a fresh process; return its peak RSS in GB."""
+    # The child reports its own VmHWM: ru_maxrss would also count the pages it shared with this process at fork.
+    result = subprocess.run([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup_name!r})"],
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the {which} memory child failed: {result.stderr.strip().splitlines()[-1:]}")
+    return int(result.stdout.strip().splitlines()[-1]) / 2**20  # KiB -> GiB
+
+
+def _child(which: str, setup_name: str) -> None:
+    setup = QUICK if setup_name == "quick" else FULL
+    keras.utils.set_random_seed(1)
+    if which == "classic":
+        x1, x2, y = classic_dataset(setup.problem, setup.samples)
+        model, _, _ = classic_models(setup.problem)
+        model.fit([x1, x2], y, batch_size=32, epochs=1, verbose=0)
+    elif which == "ours":
+        Trainer(setup.problem, ModelConfig(), TrainConfig(samples=setup.samples)).run()
+    # "tensorflow": the imports alone, the floor both pipelines share.
+    with open("/proc/self/status") as status:
+        print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
+
+def _timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def measure(setup: Setup, log=print) -> list[dict]:
+    problem = setup.problem
+    rows = []
+
+    def row(name, classic, ours, unit, note=""):
+        rows.append({"figure": name, "classic": classic, "ours": ours, "unit": unit,
+                     "ratio": classic / ours if ours else float("inf"), "note": note})
+        log(f"  {name}: classic {classic:.4g} {unit}, ours {ours:.4g} {unit}")
+
+    # 1. Data generation.
+    random.seed(1)
+    (x1, x2, y), classic_data = _timed(classic_dataset, problem, setup.samples)
+    _, ours_data = _timed(generate, problem, setup.samples, 1)
+    row(f"data generation, {setup.samples:,} samples", classic_data, ours_data, "s")
+
+    # 2. Time to accuracy, both measured on our trainer's held-out set.
+    keras.utils.set_random_seed(1)
+    model, encoder, decoder = classic_models(problem)
+    _, classic_fit = _timed(model.fit, [x1, x2], y, batch_size=32, epochs=1, verbose=0)
+    started = time.perf_counter()
+    trainer = Trainer(problem, ModelConfig(), TrainConfig(samples=setup.cap, target_accuracy=setup.target))
+    result = trainer.run()
+    ours_to_target = time.perf_counter() - started
+    eye = np.eye(problem.n_classes, dtype=np.float32)
+    holdout = trainer.holdout
+    start = np.zeros((len(holdout.source), 1, problem.n_classes), np.float32)
+    h, c = (np.asarray(v) for v in encoder(eye[holdout.source]))
+    tokens, inputs = [], start
+    for _ in range(problem.n_out):  # the classic loop's accuracy, batched so the bench stays short
+        probs, h, c = (np.asarray(v) for v in decoder([inputs, h, c]))
+        tokens.append(probs[:, 0].argmax(-1))
+        inputs = probs
+    classic_exact = float((np.stack(tokens, 1) == holdout.target).all(1).mean())
+    row("time to accuracy (data + fit)", classic_data + classic_fit, ours_to_target, "s",
+        f"classic reaches {100 * classic_exact:.1f} % after one epoch; ours stops at "
+        f"{100 * result.exact_accuracy:.1f} % (target {100 * setup.target:.1f} %) after "
+        f"{result.history.samples[-1]:,} samples ({result.reason})")
+
+    # 3. One decoder step.
+    ours_model = trainer.model
+    one = holdout.source[:1]
+    ours_model.warm_up()
+    state = encoder.predict(eye[one], verbose=0)
+    step_input = np.zeros((1, 1, problem.n_classes))
+    decoder.predict([step_input] + list(state), verbose=0)
+    repeats = 20
+    _, classic_steps = _timed(lambda: [decoder.predict([step_input] + list(state), verbose=0) for _ in range(repeats)])
+    h, c = ours_model.encode(one)
+    x = eye[[0]]
+    _, ours_steps = _timed(lambda: [ours_model.step(x, h, c) for _ in range(500)])
+    row("one decoder step", 1000 * classic_steps / repeats, 1000 * ours_steps / 500, "ms",
+        "classic: predict(); ours: the app's decode path (a traced graph call)")
+
+    # 4. Exact accuracy of eval_n sequences.
+    sources = generate(problem, setup.eval_n, 77).source
+    k = setup.eval_one_by_one
+    _, classic_some = _timed(lambda: [classic_predict_sequence(encoder, decoder, eye[s[None]], problem)
+                                      for s in sources[:k]])
+    predict(ours_model, sources[:10])
+    _, ours_eval = _timed(predict, ours_model, sources)
+    row(f"exact accuracy of {setup.eval_n:,} sequences", classic_some * setup.eval_n / k, ours_eval, "s",
+        f"classic extrapolated from {k:,} sequences decoded one by one")
+
+    # 5. Live-view overhead: the Train page's callbacks (history, held-out evaluations, a chart built every
+    #    0.4 s) against a plain fit of the same model and data.
+    from s2s.charts import training_figure
+    config = TrainConfig(samples=setup.samples)
+    plain = Trainer(problem, ModelConfig(), config)
+    _, plain_fit = _timed(plain.model.training.fit, [plain.data.source, plain.data.decoder_input], plain.data.target,
+                          batch_size=config.batch_size, epochs=1, verbose=0, shuffle=False)
+    live = Trainer(problem, ModelConfig(), config)
+    _, live_fit = _timed(live.run, lambda p: training_figure([("run", p.history.downsampled())]), 0.4)
+    row("live view: training time", live_fit, plain_fit, "s",
+        "here 'classic' is our training with the live view and 'ours' a plain fit: ratio - 1 is the overhead")
+
+    # 6. Peak memory, each pipeline alone in a fresh process.
+    name = "quick" if setup is QUICK else "full"
+    floor = _peak_rss_child("tensorflow", name)
+    row("peak memory, training", _peak_rss_child("classic", name), _peak_rss_child("ours", name), "GB",
+        f"TensorFlow + Keras alone: {floor:.2f} GB")
+    return rows
+
+
+def run(quick: bool = False, as_json: bool = False) -> int:
+    setup = QUICK if quick else FULL
+    log = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
+    log(f"Benchmark ({'quick' if quick else 'full'}): {setup.problem}, 128 units, on {os.cpu_count()} CPU cores")
+    rows = measure(setup, log)
+    if as_json:
+        print(json.dumps({"setup": "quick" if quick else "full", "problem": setup.problem.__dict__, "rows": rows}))
+        return 0
+    print()
+    print(f"| {'figure':<40} | {'classic':>10} | {'ours':>10} | unit | classic / ours |")
+    print(f"|{'-' * 42}|{'-' * 12}|{'-' * 12}|------|----------------|")
+    for r in rows:
+        print(f"| {r['figure']:<40} | {r['classic']:>10.4g} | {r['ours']:>10.4g} | {r['unit']:<4} | "
+              f"{r['ratio']:>13.1f}x |")
+    print()
+    for r in rows:
+        if r["note"]:
+            print(f"- {r['figure']}: {r['note']}")
+    return 0
