@@ -150,17 +150,20 @@ class _LiveHistory(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start_seen = epoch * self.trainer.config.samples
-
-    def on_train_batch_begin(self, batch, logs=None):
-        # Keras reports running means over the epoch; resetting here makes each batch's logs its own.
-        self.model.reset_metrics()
+        self.running = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) so far in this epoch
 
     def on_train_batch_end(self, batch, logs=None):
         config, history = self.trainer.config, self.history
-        self.seen = self.epoch_start_seen + min((batch + 1) * config.batch_size, config.samples)
+        in_epoch = min((batch + 1) * config.batch_size, config.samples)
+        self.seen = self.epoch_start_seen + in_epoch
+        # Keras logs running means over the epoch; this batch's own value is the difference of the sums.
+        # (Resetting the metrics before each batch instead costs a variable write per batch.)
+        previous, loss_sum, accuracy_sum = self.running
+        size = in_epoch - previous
+        self.running = (in_epoch, float(logs["loss"]) * in_epoch, float(logs["token_accuracy"]) * in_epoch)
         history.samples.append(self.seen)
-        history.loss.append(float(logs["loss"]))
-        history.token_accuracy.append(float(logs["token_accuracy"]))
+        history.loss.append((self.running[1] - loss_sum) / size)
+        history.token_accuracy.append((self.running[2] - accuracy_sum) / size)
         history.seconds.append(time.perf_counter() - self.start)
 
         evaluated = False

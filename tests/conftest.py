@@ -10,7 +10,8 @@ from s2s.config import ModelConfig, ProblemConfig, TrainConfig  # noqa: E402
 
 TINY_PROBLEM = ProblemConfig(cardinality=9, n_in=4, n_out=2)
 TINY_MODEL = ModelConfig(units=32)
-TINY_TRAIN = TrainConfig(samples=20_000, epochs=1, batch_size=32, learning_rate=0.005, seed=3, eval_every=2000)
+TINY_TRAIN = TrainConfig(samples=20_000, epochs=1, batch_size=32, learning_rate=0.005, seed=3, eval_every=2000,
+                         schedule="constant")
 
 
 @pytest.fixture(scope="session")
