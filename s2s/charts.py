@@ -7,21 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
-MAX_POINTS = 300
-
-
-def _downsample(x, y, max_points: int = MAX_POINTS):
-    """Bucket means, so a curve of any length costs at most max_points points."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(y) <= max_points:
-        return x, y
-    edges = np.linspace(0, len(y), max_points + 1).astype(int)
-    return x[edges[1:] - 1], np.array([y[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
-
-
 def smooth(values, weight: float = 0.9) -> np.ndarray:
     """Exponential moving average with TensorBoard's bias correction."""
     out, last = np.empty(len(values)), 0.0
@@ -39,32 +26,41 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def training_figure(runs: list[tuple[str, dict]], log_loss: bool = False, height: int = 380) -> go.Figure:
     """Loss (left) and accuracies (right) against samples seen, for one run or several overlaid.
 
-    `runs` holds (label, history) pairs, a history being History.downsampled() or asdict(History)."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss per batch", "Accuracy"), horizontal_spacing=0.08)
+    `runs` holds (label, history) pairs, each history a `History.downsampled()` dict (a few hundred points).
+    The two panels are laid out by hand: plotly's make_subplots costs more than the rest of a live redraw."""
+    traces = []
     for i, (label, history) in enumerate(runs):
-        color = COLORS[i % len(COLORS)]
-        prefix = f"{label}: " if len(runs) > 1 else ""
         if not history.get("loss"):
             continue
-        x, loss = _downsample(history["samples"], history["loss"])
-        figure.add_trace(go.Scatter(x=x, y=loss, mode="lines", name=f"{prefix}loss (raw)",
-                                    line=dict(color=_rgba(color, 0.25), width=1), legendgroup=label,
-                                    showlegend=len(runs) == 1), 1, 1)
-        figure.add_trace(go.Scatter(x=x, y=smooth(loss, 0.8), mode="lines", name=f"{prefix}loss (smoothed)",
-                                    line=dict(color=color, width=2), legendgroup=label), 1, 1)
-        x, token = _downsample(history["samples"], history["token_accuracy"])
-        figure.add_trace(go.Scatter(x=x, y=smooth(token, 0.8), mode="lines", name=f"{prefix}token accuracy",
-                                    line=dict(color=color, width=1.5, dash="dot"), legendgroup=label), 1, 2)
+        color = COLORS[i % len(COLORS)]
+        prefix = f"{label}: " if len(runs) > 1 else ""
+        # numpy arrays: plotly passes them through as binary instead of validating every element of a list
+        x, loss = np.asarray(history["samples"], float), np.asarray(history["loss"], float)
+        common = dict(type="scatter", mode="lines", x=x, legendgroup=label)
+        traces += [
+            dict(common, y=loss, name=f"{prefix}loss (raw)", showlegend=len(runs) == 1,
+                 line=dict(color=_rgba(color, 0.25), width=1)),
+            dict(common, y=smooth(loss, 0.8), name=f"{prefix}loss (smoothed)",
+                 line=dict(color=color, width=2)),
+            dict(common, y=smooth(history["token_accuracy"], 0.8), name=f"{prefix}token accuracy",
+                 xaxis="x2", yaxis="y2", line=dict(color=color, width=1.5, dash="dot")),
+        ]
         if history.get("eval_exact"):
-            figure.add_trace(go.Scatter(x=history["eval_samples"], y=history["eval_exact"], mode="lines+markers",
-                                        name=f"{prefix}held-out exact accuracy", marker=dict(size=6),
-                                        line=dict(color=color, width=2.5), legendgroup=label), 1, 2)
-    figure.update_xaxes(title_text="samples seen")
-    figure.update_yaxes(type="log" if log_loss else "linear", row=1, col=1)
-    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="training",
-                         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
-    return figure
+            traces.append(dict(common, x=np.asarray(history["eval_samples"], float),
+                               y=np.asarray(history["eval_exact"], float), mode="lines+markers",
+                               name=f"{prefix}held-out exact accuracy", xaxis="x2", yaxis="y2",
+                               marker=dict(size=6), line=dict(color=color, width=2.5)))
+    title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=14))
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="training", template="none",
+        xaxis=dict(domain=[0, 0.46], title="samples seen"),
+        yaxis=dict(type="log" if log_loss else "linear"),
+        xaxis2=dict(domain=[0.54, 1], title="samples seen"),
+        yaxis2=dict(anchor="x2", range=[0, 1.02], tickformat=".0%"),
+        annotations=[dict(title, x=0.23, text="Loss per batch"), dict(title, x=0.77, text="Accuracy")],
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+    )
+    return go.Figure(data=traces, layout=layout)
 
 
 def step_probs_figure(probs, chosen: int, expected: int | None = None, height: int = 230) -> go.Figure:

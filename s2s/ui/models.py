@@ -8,8 +8,8 @@ from s2s import charts, store
 from s2s.ui import state
 
 
-def card_ui(entry: store.Entry) -> None:
-    loaded, error = state.load_saved(entry)
+def card_ui(entry: store.Entry, active: str | None) -> None:
+    loaded, error = state.load_saved(entry.path)
     if loaded is None:
         st.error(f"**{entry.name}** is broken: {error}", icon=":material/broken_image:")
         return
@@ -17,7 +17,7 @@ def card_ui(entry: store.Entry) -> None:
     with st.container(border=True):
         title, button = st.columns([4, 1], vertical_alignment="center")
         title.subheader(entry.name)
-        if state.active_key() == key:
+        if active == key:
             button.success("Active model")
         elif button.button("Make active", key=f"activate_{entry.name}", type="primary"):
             state.set_active(key)
@@ -54,8 +54,9 @@ st.caption(f"Saved models in `{state.models_root()}`: each is `model.keras` plus
 entries = store.list_models(state.models_root())
 if not entries:
     st.info("No saved models yet: train one on the Train page and save it.")
+active = state.active_key()
 for entry in entries:
     if entry.ok:
-        card_ui(entry)
+        card_ui(entry, active)
     else:
         st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -29,10 +29,10 @@ def _load_saved(path: str, stamp: tuple) -> tuple[store.LoadedModel | None, str 
         return None, str(error)
 
 
-def load_saved(entry: store.Entry) -> tuple[store.LoadedModel | None, str | None]:
-    files = [entry.path / store.MODEL_FILE, entry.path / store.CARD_FILE]
+def load_saved(path: Path) -> tuple[store.LoadedModel | None, str | None]:
+    files = [path / store.MODEL_FILE, path / store.CARD_FILE]
     stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
-    return _load_saved(str(entry.path), stamp)
+    return _load_saved(str(path), stamp)
 
 
 @dataclass
@@ -42,8 +42,6 @@ class Run:
     id: int
     trainer: Trainer
     status: str = "running"
-    elapsed: float = 0.0
-    summary: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -76,8 +74,9 @@ def model_options() -> dict[str, str]:
     return options
 
 
-def active_key() -> str | None:
-    options = model_options()
+def active_key(options: dict[str, str] | None = None) -> str | None:
+    """The active model's key; falls back to classic (or the first model) when it is unset or gone."""
+    options = model_options() if options is None else options
     key = st.session_state.get("active_model")
     if key not in options:
         key = saved_key(DEFAULT_MODEL) if saved_key(DEFAULT_MODEL) in options else next(iter(options), None)
@@ -95,17 +94,17 @@ def get_model(key: str) -> tuple[Seq2Seq | None, dict | None, str | None]:
     if kind == "run":
         run = runs().get(int(name))
         return (run.trainer.model, None, None) if run else (None, None, f"No run {name} in this session.")
-    entry = next((e for e in store.list_models(models_root()) if e.name == name), None)
-    if entry is None:
+    path = models_root() / name
+    if not path.is_dir():
         return None, None, f"No saved model named {name!r}."
-    loaded, error = load_saved(entry)
+    loaded, error = load_saved(path)
     return (loaded.model, loaded.card, None) if loaded else (None, None, error)
 
 
 def model_picker(key: str) -> tuple[str, Seq2Seq, dict | None]:
     """A select box over all models, defaulting to (and setting) the active one; stops the page if none."""
     options = model_options()
-    current = active_key()
+    current = active_key(options)
     if current is None:
         st.info("No model yet: train one on the Train page, or restore the shipped models in pretrained/.")
         st.stop()

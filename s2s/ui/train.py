@@ -97,8 +97,8 @@ def facts_ui(problem: ProblemConfig, model: ModelConfig, config: TrainConfig) ->
 def _measured_rate(problem, model, config) -> float | None:
     for run in reversed(state.runs().values()):
         t = run.trainer
-        if (t.problem, t.model_config, t.config.batch_size) == (problem, model, config.batch_size) and run.elapsed:
-            return t.history.samples[-1] / run.elapsed
+        if (t.problem, t.model_config, t.config.batch_size) == (problem, model, config.batch_size) and t.elapsed:
+            return t.history.samples[-1] / t.elapsed
     return None
 
 
@@ -107,17 +107,8 @@ def settle_interrupted_runs() -> None:
     for run in state.runs().values():
         if run.status == "running":
             run.status = "stopped" if st.session_state.pop("stop_requested", False) else "interrupted"
-            _finish(run)
-
-
-def _finish(run: state.Run) -> None:
-    history = run.trainer.history
-    run.elapsed = history.seconds[-1] if history.seconds else 0.0
-    if history.loss and (not history.eval_samples or history.eval_samples[-1] != history.samples[-1]):
-        exact, token = run.trainer.evaluate_holdout()
-        history.eval_samples.append(history.samples[-1])
-        history.eval_exact.append(exact)
-        history.eval_token.append(token)
+            if run.trainer.history.loss:
+                run.trainer.measure_holdout()  # the weights as they were when the click cut the fit short
 
 
 def train_live(problem, model, config, log_loss: bool) -> None:
@@ -141,7 +132,6 @@ def train_live(problem, model, config, log_loss: bool) -> None:
 
     result = trainer.run(on_progress, progress_every=0.4)
     run.status = result.reason
-    _finish(run)
     st.rerun()
 
 
@@ -156,8 +146,8 @@ def summary_ui(run: state.Run) -> None:
     cols[1].metric("Exact accuracy", f"{100 * history.eval_exact[-1]:.2f} %",
                    help=f"All target tokens right, on {run.trainer.config.eval_size:,} held-out sequences.")
     cols[2].metric("Token accuracy", f"{100 * history.eval_token[-1]:.2f} %")
-    cols[3].metric("Time", f"{run.elapsed:,.1f} s")
-    cols[4].metric("Samples/s", f"{history.samples[-1] / max(run.elapsed, 1e-9):,.0f}")
+    cols[3].metric("Time", f"{run.trainer.elapsed:,.1f} s")
+    cols[4].metric("Samples/s", f"{history.samples[-1] / max(run.trainer.elapsed, 1e-9):,.0f}")
     if run.status in ("stopped", "interrupted"):
         st.caption(f"Stopped after {history.samples[-1]:,} of {run.trainer.total_samples:,} samples; "
                    "the model trained so far is kept and can be used on every page.")
@@ -196,7 +186,7 @@ def save_ui(run: state.Run, col) -> None:
             holdout={"exact_accuracy": history.eval_exact[-1], "token_accuracy": history.eval_token[-1],
                      "n": trainer.config.eval_size, "seed": [trainer.config.seed, 1]},
             evaluation={**evaluation.summary(), "command": evaluate_command(f"pretrained/{name}", 1000, 7)},
-            training_seconds=round(run.elapsed, 2), reason=run.status,
+            training_seconds=round(trainer.elapsed, 2), reason=run.status,
             reproduce=train_command(trainer.problem, trainer.model_config, trainer.config, f"pretrained/{name}"),
             notes=f"Trained in the app; {run.status} after {history.samples[-1]:,} samples.",
         )
