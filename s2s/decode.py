@@ -11,11 +11,9 @@ Two feedback modes:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
-from s2s.data import START_TOKEN
 from s2s.model import Seq2Seq
 
 FEEDS = ("argmax", "softmax")
@@ -73,23 +71,6 @@ def _check(feed: str, forced: dict[int, int] | None, model: Seq2Seq) -> dict[int
     return forced
 
 
-def _steps(model: Seq2Seq, source: np.ndarray, feed: str, forced: dict[int, int], h, c) -> Iterator[tuple]:
-    """Yield (input, probs, token, h, c) for each decoder step of a batch."""
-    n, n_classes = source.shape[0], model.problem.n_classes
-    eye = np.eye(n_classes, dtype=np.float32)
-    x = np.zeros((n, n_classes), np.float32)
-    if feed == "argmax":
-        x[:, START_TOKEN] = 1.0
-    for step in range(model.problem.n_out):
-        probs, h, c = model.step(x, h, c)
-        token = probs.argmax(axis=-1)
-        if step in forced:
-            token = np.full(n, forced[step], dtype=token.dtype)
-        yield x, probs, token, h, c
-        # A forced token is fed back as a one-hot in both modes: it is a choice, not a distribution.
-        x = eye[token] if feed == "argmax" or step in forced else probs
-
-
 def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] | None = None) -> Trace:
     """Decode one source (n_in,) or a batch (B, n_in) step by step, keeping everything each step computed.
 
@@ -97,10 +78,9 @@ def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] 
     the what-if of the Explore page, and teacher forcing when every step is forced."""
     source = _as_batch(model, source)
     forced = _check(feed, forced, model)
-    h, c = model.encode(source)
-    columns = list(zip(*_steps(model, source, feed, forced, h, c)))
-    inputs, probs, tokens, states_h, states_c = (np.stack(col, axis=1) for col in columns)
-    return Trace(feed, source, h, c, inputs, probs, tokens.astype(np.int32), states_h, states_c, forced)
+    out = model.run_decoder(source, feed == "softmax", forced)
+    return Trace(feed, source, out["context_h"], out["context_c"], out["inputs"], out["probs"], out["tokens"], out["states_h"], out["states_c"],
+                 forced)
 
 
 def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192) -> np.ndarray:
@@ -109,8 +89,5 @@ def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192
     _check(feed, None, model)
     out = np.empty((source.shape[0], model.problem.n_out), np.int32)
     for start in range(0, source.shape[0], batch_size):
-        chunk = source[start:start + batch_size]
-        h, c = model.encode(chunk)
-        for step, (_, _, token, _, _) in enumerate(_steps(model, chunk, feed, {}, h, c)):
-            out[start:start + batch_size, step] = token
+        out[start:start + batch_size] = model.run_decoder(source[start:start + batch_size], feed == "softmax")["tokens"]
     return out

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from s2s.config import ModelConfig, ProblemConfig
+from s2s.data import START_TOKEN
 
 
 def _one_hot(tokens, length: int, n_classes: int, name: str):
@@ -86,10 +87,55 @@ class Seq2Seq:
             ],
         )
 
+        n_out = self.problem.n_out
+        self._decode = tf.function(
+            self._decode_graph,
+            input_signature=[
+                tf.TensorSpec([None, self.problem.n_in], tf.int32),
+                tf.TensorSpec([], tf.bool),
+                tf.TensorSpec([n_out], tf.bool),
+                tf.TensorSpec([n_out], tf.int32),
+            ],
+        )
+
+    def _decode_graph(self, source, softmax_feed, forced_mask, forced_tokens):
+        """Encoder plus every decoder step in one graph, so a whole decode is one call into TensorFlow.
+
+        (Each call releases and retakes Python's GIL; inside a Streamlit app, whose server thread is busy
+        sending the page, every retake can wait milliseconds, so fewer calls means a faster decode.)
+        The loop is unrolled at trace time: n_out is fixed per model."""
+        n_classes = self.problem.n_classes
+        h, c = self.encoder(source, training=False)
+        context = {"context_h": h, "context_c": c}
+        batch = tf.shape(source)[0]
+        start = tf.one_hot(tf.fill([batch], START_TOKEN), n_classes)
+        x = tf.where(softmax_feed, tf.zeros_like(start), start)
+        columns = {"inputs": [], "probs": [], "tokens": [], "states_h": [], "states_c": []}
+        for step in range(self.problem.n_out):
+            probs, h, c = self.decoder_step([x, h, c], training=False)
+            token = tf.where(forced_mask[step], tf.fill([batch], forced_tokens[step]),
+                             tf.argmax(probs, axis=-1, output_type=tf.int32))
+            for name, value in zip(columns, (x, probs, token, h, c)):
+                columns[name].append(value)
+            # A forced token is fed back as a one-hot in both modes: it is a choice, not a distribution.
+            x = tf.where(softmax_feed & ~forced_mask[step], probs, tf.one_hot(token, n_classes))
+        return {**context, **{name: tf.stack(values, axis=1) for name, values in columns.items()}}
+
+    def run_decoder(self, source: np.ndarray, softmax_feed: bool = False,
+                    forced: dict[int, int] | None = None) -> dict[str, np.ndarray]:
+        """Encode and decode a batch in one graph call: per step the input vector, probabilities, token taken
+        and the state after it, plus the context. `forced` maps step index -> token taken instead of the argmax."""
+        mask, tokens = np.zeros(self.problem.n_out, bool), np.zeros(self.problem.n_out, np.int32)
+        for step, token in (forced or {}).items():
+            mask[step], tokens[step] = True, token
+        out = self._decode(tf.convert_to_tensor(source, tf.int32), tf.constant(softmax_feed), mask, tokens)
+        return {name: value.numpy() for name, value in out.items()}
+
     def warm_up(self) -> None:
-        """Trace the encoder and decoder-step graphs now, so the first decode a user asks for is fast."""
+        """Trace the graphs now, so the first decode a user asks for is fast."""
         h, c = self.encode(np.ones((1, self.problem.n_in), np.int32))
         self.step(np.zeros((1, self.problem.n_classes), np.float32), h, c)
+        self.run_decoder(np.ones((1, self.problem.n_in), np.int32))
 
     @classmethod
     def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":

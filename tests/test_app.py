@@ -21,7 +21,8 @@ PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 def models_root(tmp_path, monkeypatch):
     """A private copy of the shipped models, so a test that saves never touches pretrained/."""
     root = tmp_path / "models"
-    shutil.copytree(PRETRAINED / "classic", root / "classic")
+    for name in ("classic", "classic-tutorial"):
+        shutil.copytree(PRETRAINED / name, root / name)
     monkeypatch.setenv("S2S_MODELS_ROOT", str(root))
     return root
 
@@ -135,7 +136,25 @@ def test_evaluate_page_shows_accuracy(models_root):
     assert not at.exception
     exact = next(m for m in at.metric if m.label == "Exact-sequence accuracy")
     assert float(exact.value.rstrip(" %")) >= 99.0
-    assert len(at.get("plotly_chart")) == 3
+    # classic gets every sequence right: per-position and confusion charts, and a message instead of an
+    # empty error-rate chart.
+    assert len(at.get("plotly_chart")) == 2
+    assert any("was ever predicted wrong" in s.value for s in at.success)
+
+
+def test_choosing_a_model_makes_it_active_everywhere(models_root):
+    at = open_app("s2s/ui/evaluate.py")
+    at.selectbox(key="evaluate_model").select("saved:classic-tutorial").run()
+    assert at.session_state["active_model"] == "saved:classic-tutorial"
+    assert at.selectbox(key="evaluate_model").value == "saved:classic-tutorial"
+    at.number_input(key="evaluate_n").set_value(2000)
+    at.button(key="evaluate_button").click().run()
+    assert not at.exception
+    exact = float(next(m for m in at.metric if m.label == "Exact-sequence accuracy").value.rstrip(" %"))
+    assert 97.0 <= exact < 100.0  # the tutorial's model, not classic (which scores 100 %)
+    assert len(at.get("plotly_chart")) == 3  # its failures give the error-rate chart something to show
+    at.switch_page("s2s/ui/explore.py").run()
+    assert at.selectbox(key="explore_model").value == "saved:classic-tutorial"
 
 
 def test_models_page_lists_models_and_broken_folders(models_root):

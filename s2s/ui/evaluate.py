@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import streamlit as st
 
 from s2s import charts
@@ -46,8 +47,11 @@ def results_ui(key: str, model, result, seconds: float) -> None:
         st.markdown("**Accuracy per output position**")
         st.plotly_chart(charts.per_position_figure(result.per_position), key="per_position_chart")
         st.markdown("**Which expected values go wrong most often**")
-        st.plotly_chart(charts.error_by_value_figure(result.error_rate_by_value(problem.n_classes)),
-                        key="error_value_chart")
+        error_rate = result.error_rate_by_value(problem.n_classes)
+        if np.nansum(error_rate) > 0:
+            st.plotly_chart(charts.error_by_value_figure(error_rate), key="error_value_chart")
+        else:
+            st.success("No expected value was ever predicted wrong.")
     with right:
         position = st.selectbox("Confusion at output position", list(range(1, problem.n_out + 1)),
                                 key="confusion_position")

@@ -140,15 +140,12 @@ if source is None:
     st.stop()
 forced = {s: v for s, v in what_if_ui(problem).items() if s < problem.n_out}
 
-started = time.perf_counter()
 trace = decode(model, source, feed=feed, forced=forced)
-decode_ms = 1000 * (time.perf_counter() - started)
 expected = [int(v) for v in target_of(problem, source[None])[0]]
 other = decode(model, source, feed="softmax" if feed == "argmax" else "argmax")
 free = decode(model, source, feed=feed) if forced else trace
 
 shown, play, delay = controls_ui(problem.n_out, (key, tuple(source), feed, tuple(sorted(forced.items()))))
-st.caption(f"All {problem.n_out} steps decoded in {decode_ms:.1f} ms (encoder + {problem.n_out} decoder-step calls).")
 if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")

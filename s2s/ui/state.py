@@ -110,9 +110,9 @@ def model_picker(key: str) -> tuple[str, Seq2Seq, dict | None]:
         st.stop()
     if st.session_state.get(key) != current:
         st.session_state[key] = current  # follow the active model when another page changed it
-    choice = st.selectbox("Model", list(options), format_func=options.get, key=key)
-    if choice != current:
-        set_active(choice)
+    # on_change runs before the rerun, so the choice is already the active model when the sync above runs.
+    choice = st.selectbox("Model", list(options), format_func=options.get, key=key,
+                          on_change=lambda: set_active(st.session_state[key]))
     model, card, error = get_model(choice)
     if model is None:
         st.error(error)
