@@ -68,7 +68,7 @@ class TrainConfig:
     target_accuracy: float | None = None
     schedule: str = "cosine"  # decay the learning rate to 0 over all the samples, or "constant"
     eval_size: int = 1000
-    eval_every: int = 5000  # samples between two held-out exact-accuracy measurements
+    eval_every: int = 10_000  # samples between two held-out exact-accuracy measurements
 
     def __post_init__(self):
         _check_int("samples", self.samples, 1, MAX_SAMPLES, "the number of training sequences")

@@ -49,8 +49,9 @@ def problem_of(model: keras.Model) -> tuple[ProblemConfig, ModelConfig]:
 class Seq2Seq:
     """A training model plus its inference views, sharing one set of weights.
 
-    `encode(source) -> (h, c)` and `step(x, h, c) -> (probs, h, c)` are traced once per batch shape
-    family (tf.function with a None batch axis), so a decoder step costs a graph call, not a predict().
+    `encoder` (source -> h, c) and `decoder_step` ((x, h, c) -> probs, h, c) are the Keras views;
+    `run_decoder` runs the encoder and every step in one traced graph (a None batch axis, traced once),
+    so a whole decode costs one graph call, never a predict() per step.
     """
 
     def __init__(self, training: keras.Model):
@@ -73,19 +74,6 @@ class Seq2Seq:
         sequence, next_h, next_c = training.get_layer("decoder_lstm")(as_sequence, initial_state=[state_h, state_c])
         probs = keras.layers.Reshape((n_classes,), name="step_probs")(training.get_layer("decoder_dense")(sequence))
         self.decoder_step = keras.Model([step_input, state_h, state_c], [probs, next_h, next_c], name="decoder_step")
-
-        self._encode = tf.function(
-            lambda source: self.encoder(source, training=False),
-            input_signature=[tf.TensorSpec([None, self.problem.n_in], tf.int32)],
-        )
-        self._step = tf.function(
-            lambda x, h, c: self.decoder_step([x, h, c], training=False),
-            input_signature=[
-                tf.TensorSpec([None, n_classes], tf.float32),
-                tf.TensorSpec([None, units], tf.float32),
-                tf.TensorSpec([None, units], tf.float32),
-            ],
-        )
 
         n_out = self.problem.n_out
         self._decode = tf.function(
@@ -132,24 +120,12 @@ class Seq2Seq:
         return {name: value.numpy() for name, value in out.items()}
 
     def warm_up(self) -> None:
-        """Trace the graphs now, so the first decode a user asks for is fast."""
-        h, c = self.encode(np.ones((1, self.problem.n_in), np.int32))
-        self.step(np.zeros((1, self.problem.n_classes), np.float32), h, c)
+        """Trace the decoding graph now (about half a second), so the first decode a user asks for is fast."""
         self.run_decoder(np.ones((1, self.problem.n_in), np.int32))
 
     @classmethod
     def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":
         return cls(build_training_model(problem, config))
-
-    def encode(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h, c = self._encode(tf.convert_to_tensor(source, tf.int32))
-        return h.numpy(), c.numpy()
-
-    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        probs, h, c = self._step(
-            tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(h, tf.float32), tf.convert_to_tensor(c, tf.float32)
-        )
-        return probs.numpy(), h.numpy(), c.numpy()
 
     def teacher_forced(self, source: np.ndarray, decoder_input: np.ndarray) -> np.ndarray:
         """The training model's probabilities (n, n_out, classes) on given decoder inputs."""

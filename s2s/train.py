@@ -87,6 +87,9 @@ class Trainer:
         keras.backend.clear_session()
         keras.utils.set_random_seed(train_config.seed)
         self.model = Seq2Seq.build(problem, model_config)
+        # Part of building: the greedy decoder that measures held-out accuracy (and the Explore page) is traced
+        # here, not at the first evaluation in the middle of training.
+        self.model.warm_up()
         self.model.training.compile(
             optimizer=keras.optimizers.Adam(learning_rate=_learning_rate(train_config)),
             loss="sparse_categorical_crossentropy",
