@@ -85,6 +85,10 @@ class Seq2Seq:
                 tf.TensorSpec([n_out], tf.int32),
             ],
         )
+        # TensorFlow counts traces per Python function (code object), across all models: each training run
+        # builds a model that traces this graph exactly once, which after five runs it reports as "excessive
+        # retracing". The input signature rules real retracing out, so that warning is noise here.
+        self._decode._omit_frequent_tracing_warning = True
 
     def _decode_graph(self, source, softmax_feed, forced_mask, forced_tokens):
         """Encoder plus every decoder step in one graph, so a whole decode is one call into TensorFlow.

@@ -35,3 +35,11 @@ def tiny_saved(tiny_result, tmp_path_factory):
     card = store.make_card("tiny", tiny_result.model, TINY_TRAIN, history=tiny_result.history.downsampled(),
                            training_seconds=tiny_result.elapsed, reason=tiny_result.reason)
     return store.save(tiny_result.model, root / "tiny", card)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can react to a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

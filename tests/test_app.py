@@ -114,6 +114,16 @@ def test_train_page_trains_a_tiny_model_with_a_live_chart(models_root):
     # Use it, then save it under a name: it appears as a model folder with a card.
     at.button(key="use_1").click().run()
     assert at.session_state["active_model"] == "run:1"
+    # A name that exists is refused unless overwrite is ticked: the shipped model stays as it was.
+    before = (models_root / "classic" / "model.keras").read_bytes()
+    at.text_input(key="save_name_1").input("classic")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert any("already exists" in w.value for w in at.warning)
+    assert (models_root / "classic" / "model.keras").read_bytes() == before
+    at.text_input(key="save_name_1").input("../escape")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert any("Invalid model name" in e.value for e in at.error)
+    assert not (models_root.parent / "escape").exists()
     at.text_input(key="save_name_1").input("tiny-from-app")
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert not at.exception
@@ -153,8 +163,14 @@ def test_choosing_a_model_makes_it_active_everywhere(models_root):
     exact = float(next(m for m in at.metric if m.label == "Exact-sequence accuracy").value.rstrip(" %"))
     assert 97.0 <= exact < 100.0  # the tutorial's model, not classic (which scores 100 %)
     assert len(at.get("plotly_chart")) == 3  # its failures give the error-rate chart something to show
-    at.switch_page("s2s/ui/explore.py").run()
+    # A failing example opens on the Explore page, decoded by the same model.
+    first_failure = next(b for b in at.button if b.key and b.key.startswith("open_"))
+    index = int(first_failure.key.split("_")[1])
+    first_failure.click().run()
+    assert not at.exception
     assert at.selectbox(key="explore_model").value == "saved:classic-tutorial"
+    source = at.text_input(key="explore_text").value
+    assert len(source.split()) == 6 and index >= 0
 
 
 def test_models_page_lists_models_and_broken_folders(models_root):

@@ -55,6 +55,15 @@ def app_url(tmp_path_factory):
         server.wait(timeout=20)
 
 
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request, page):
+    """A failing browser test leaves test-artifacts/FAILED-<test>.png showing what the page looked like."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=ARTIFACTS / f"FAILED-{request.node.name}.png", full_page=True)
+
+
 @pytest.fixture(scope="module")
 def page(app_url):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -129,10 +138,18 @@ def test_train_live_then_stop_keeps_the_partial_model(app_url, page):
     page.screenshot(path=ARTIFACTS / "train-during.png", full_page=True)
     assert second > first > 30_000
     page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
-    page.get_by_text("Run 2 — stopped").wait_for(timeout=30_000)
+    page.get_by_text("Run 2 — stopped").wait_for(timeout=90_000)
     page.get_by_text("the model trained so far is kept").wait_for()
     page.screenshot(path=ARTIFACTS / "train-stopped.png", full_page=True)
 
     # The partial model is kept with its summary, ready to be used or saved.
     page.get_by_role("button", name="Use this model").wait_for()
     page.get_by_text("Exact accuracy").first.wait_for()
+
+    # Any other click during training reruns the page: the run is kept, marked interrupted.
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Run 2 — stopped").wait_for(state="detached")  # the page is now running run 3
+    page.get_by_test_id("stProgress").get_by_text("samples/s").wait_for()  # run 3 has trained some batches
+    page.get_by_text("Log-scale loss").click()
+    page.get_by_text("Run 3 — interrupted").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Use this model").wait_for()

@@ -90,3 +90,12 @@ def test_decode_rejects_bad_sources_and_options(tiny_model):
         decode(tiny_model, [1, 2, 3, 4], feed="beam")
     with pytest.raises(ValueError, match="override"):
         decode(tiny_model, [1, 2, 3, 4], forced={5: 1})
+
+
+def test_decoding_graph_is_traced_once_for_any_batch_feed_or_override(tiny_model):
+    sources = generate(tiny_model.problem, 40, seed=26).source
+    decode(tiny_model, sources[0])
+    decode(tiny_model, sources, feed="softmax")
+    decode(tiny_model, sources[:7], forced={1: 3})
+    predict(tiny_model, sources, batch_size=16)
+    assert tiny_model._decode.experimental_get_tracing_count() == 1

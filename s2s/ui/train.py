@@ -103,12 +103,17 @@ def _measured_rate(problem, model, config) -> float | None:
 
 
 def settle_interrupted_runs() -> None:
-    """A run still marked running was cut short by a click (Stop or any other): keep it, say so, measure it."""
-    for run in state.runs().values():
-        if run.status == "running":
-            run.status = "stopped" if st.session_state.pop("stop_requested", False) else "interrupted"
-            if run.trainer.history.loss:
-                run.trainer.measure_holdout()  # the weights as they were when the click cut the fit short
+    """A run still marked running was cut short by a click (Stop or any other): keep it, say so, measure it.
+    A run cut short before its first batch has learned nothing: it is dropped, with a note."""
+    for run in list(state.runs().values()):
+        if run.status != "running":
+            continue
+        run.status = "stopped" if st.session_state.pop("stop_requested", False) else "interrupted"
+        if run.trainer.history.loss:
+            run.trainer.measure_holdout()  # the weights as they were when the click cut the fit short
+        else:
+            del state.runs()[run.id]
+            st.info(f"Run {run.id} was {run.status} before its first batch finished: there was nothing to keep.")
 
 
 def train_live(problem, model, config, log_loss: bool) -> None:
@@ -219,7 +224,7 @@ log_loss = st.toggle("Log-scale loss", key="log_loss")
 if st.button("Train", type="primary", disabled=error is not None, key="train_button", icon=":material/play_arrow:"):
     train_live(problem, model, config, log_loss)
 
-latest = max(state.runs(), default=None)
+latest = max((i for i, r in state.runs().items() if r.trainer.history.loss), default=None)
 if latest is not None:
     run = state.runs()[latest]
     st.plotly_chart(charts.training_figure([(run.label, run.trainer.history.downsampled())], log_loss),
