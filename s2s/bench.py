@@ -89,18 +89,26 @@ def classic_predict_sequence(encoder, decoder, source_one_hot, problem: ProblemC
 
 # ---- measurements --------------------------------------------------------------------------------------
 
-def _peak_rss_child(which: str, setup_name: str) -> float:
-    """Run one training pipeline in a fresh process; return its peak RSS in GB."""
-    # The child reports its own VmHWM: ru_maxrss would also count the pages it shared with this process at fork.
+def _run_child(which: str, setup_name: str) -> str:
+    """Run one measurement in a fresh Python process; return the last line it printed."""
     result = subprocess.run([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup_name!r})"],
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"the {which} memory child failed: {result.stderr.strip().splitlines()[-1:]}")
-    return int(result.stdout.strip().splitlines()[-1]) / 2**20  # KiB -> GiB
+        raise RuntimeError(f"the {which} child failed: {result.stderr.strip().splitlines()[-1:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _peak_rss_child(which: str, setup_name: str) -> float:
+    """Run one training pipeline in a fresh process; return its peak RSS in GB."""
+    # The child reports its own VmHWM: ru_maxrss would also count the pages it shared with this process at fork.
+    return int(_run_child(which, setup_name)) / 2**20  # KiB -> GiB
 
 
 def _child(which: str, setup_name: str) -> None:
     setup = QUICK if setup_name == "quick" else FULL
+    if which == "live-view":
+        print(json.dumps(live_view_times(setup.problem, TrainConfig(samples=setup.samples))))
+        return
     keras.utils.set_random_seed(1)
     if which == "classic":
         x1, x2, y = classic_dataset(setup.problem, setup.samples)
@@ -119,7 +127,7 @@ def _timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def live_view_times(problem: ProblemConfig, config: TrainConfig, repeats: int = 2) -> tuple[float, float]:
+def live_view_times(problem: ProblemConfig, config: TrainConfig, repeats: int = 3) -> tuple[float, float]:
     """(best training time with the Train page's callbacks minus Streamlit, best plain fit time)."""
     from s2s.charts import training_figure
 
@@ -199,15 +207,16 @@ def measure(setup: Setup, log=print) -> list[dict]:
         f"classic extrapolated from {k:,} sequences decoded one by one")
 
     # 5. Live-view overhead: the Train page's callbacks (history, held-out evaluations, a chart built every
-    #    0.4 s) against a plain fit of the same model and data. Alternated twice, best of each, because a
-    #    single pair on a shared 2-core machine varies by more than the overhead being measured.
-    live_fit, plain_fit = live_view_times(problem, TrainConfig(samples=setup.samples))
+    #    0.4 s) against a plain fit of the same model and data, in a fresh process (this one's heap, full of
+    #    the classic pipeline's objects, makes Python's garbage collector pause for longer than the
+    #    callbacks cost), alternated three times, best of each: single runs here vary by more than the overhead.
+    name = "quick" if setup is QUICK else "full"
+    live_fit, plain_fit = json.loads(_run_child("live-view", name))
     row("live view: training time", live_fit, plain_fit, "s",
-        "here 'classic' is our training with the live view and 'ours' a plain fit (best of 2 each): "
-        "ratio - 1 is the overhead")
+        "here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of 3 "
+        "each): ratio - 1 is the overhead")
 
     # 6. Peak memory, each pipeline alone in a fresh process.
-    name = "quick" if setup is QUICK else "full"
     floor = _peak_rss_child("tensorflow", name)
     row("peak memory, training", _peak_rss_child("classic", name), _peak_rss_child("ours", name), "GB",
         f"TensorFlow + Keras alone: {floor:.2f} GB")
