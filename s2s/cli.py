@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -98,26 +97,6 @@ def _train_config(args) -> TrainConfig:
     return base.replace(seed=args.seed, target_accuracy=args.target_accuracy, **changes)
 
 
-def train_command(problem: ProblemConfig, model_config: ModelConfig, config: TrainConfig, out: str,
-                  eval_n: int = 1000, eval_seed: int = 7, notes: str | None = None) -> str:
-    """The exact `python -m s2s train ...` line that reproduces a run (every setting spelled out)."""
-    parts = ["python", "-m", "s2s", "train",
-             "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out,
-             "--units", model_config.units, "--samples", config.samples, "--epochs", config.epochs,
-             "--batch-size", config.batch_size, "--lr", config.learning_rate, "--schedule", config.schedule,
-             "--seed", config.seed,
-             "--eval-every", config.eval_every, "--eval-n", eval_n, "--eval-seed", eval_seed]
-    if config.target_accuracy is not None:
-        parts += ["--target-accuracy", config.target_accuracy]
-    if notes:
-        parts += ["--notes", notes]
-    return shlex.join([str(p) for p in parts + ["--out", out]])
-
-
-def evaluate_command(out: str, n: int, seed: int) -> str:
-    return shlex.join(["python", "-m", "s2s", "evaluate", "--model", str(out), "--n", str(n), "--seed", str(seed)])
-
-
 def _train(args) -> int:
     from s2s import store
     from s2s.evaluate import evaluate
@@ -148,17 +127,7 @@ def _train(args) -> int:
           f"({result.history.samples[-1] / result.elapsed:,.0f} samples/s)")
     print(f"Held-out exact-sequence accuracy: {100 * evaluation.exact:.2f} % on {evaluation.n:,} sequences "
           f"(seed {evaluation.seed}; token accuracy {100 * evaluation.token:.2f} %; measured in {eval_seconds:.2f} s)")
-    card = store.make_card(
-        out.name, result.model, config,
-        history=result.history.downsampled(),
-        holdout={"exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
-                 "n": config.eval_size, "seed": [config.seed, 1]},
-        evaluation={**evaluation.summary(), "command": evaluate_command(str(out), args.eval_n, args.eval_seed)},
-        training_seconds=round(result.elapsed, 2), reason=result.reason,
-        reproduce=train_command(problem, model_config, config, str(out), args.eval_n, args.eval_seed, args.notes),
-        notes=args.notes,
-    )
-    store.save(result.model, out, card)
+    store.save(result.model, out, store.run_card(out, result, evaluation, args.notes))
     print(f"Saved to {out}/ (model.keras + card.json)")
     return 0
 

@@ -11,10 +11,12 @@ Two feedback modes:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from s2s.model import Seq2Seq
+if TYPE_CHECKING:  # only the model's methods are called here, so a Trace unpickles without TensorFlow
+    from s2s.model import Seq2Seq
 
 FEEDS = ("argmax", "softmax")
 

@@ -4,13 +4,15 @@ confusion per output position, and the tutorial's spot check."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from s2s.data import random_sources, target_of
 from s2s.decode import predict
-from s2s.model import Seq2Seq
+
+if TYPE_CHECKING:  # only the model's methods are called here, so an Evaluation unpickles without TensorFlow
+    from s2s.model import Seq2Seq
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 A folder is `<root>/<name>/` with a name of letters, digits, '-' and '_'. A missing, corrupt or foreign
 file raises ModelFileError naming the file and the problem; nothing here ever loads with safe_mode off.
+Listing, reading and building cards, and publishing a saved folder under a new name, need no TensorFlow (the
+web server's process does them); `load` and `save` import it when called.
 """
 
 from __future__ import annotations
@@ -11,22 +13,26 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import uuid
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import keras
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig
-from s2s.model import Seq2Seq, problem_of
+
+if TYPE_CHECKING:
+    from s2s.evaluate import Evaluation
+    from s2s.model import Seq2Seq
+    from s2s.train import TrainResult
 
 CARD_FORMAT = "seq2seq-studio/1"
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
+PROJECT = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = PROJECT / "pretrained"
 
 
 class ModelFileError(ValueError):
@@ -64,6 +70,8 @@ def validate_name(name: str) -> str:
 
 
 def versions() -> dict:
+    import keras
+    import numpy as np
     import tensorflow as tf
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": np.__version__}
@@ -92,21 +100,72 @@ def make_card(name: str, model: Seq2Seq, train_config: TrainConfig, *, history: 
     }
 
 
-def save(model: Seq2Seq, directory: str | Path, card: dict) -> Path:
-    """Write model.keras and card.json to `directory` atomically: a new folder is written aside and renamed in;
-    an interrupted save leaves the previous model (if any) untouched."""
-    directory = Path(directory)
+def train_command(problem: ProblemConfig, model_config: ModelConfig, config: TrainConfig, out: str,
+                  eval_n: int = 1000, eval_seed: int = 7, notes: str | None = None) -> str:
+    """The exact `python -m s2s train ...` line that reproduces a run (every setting spelled out)."""
+    parts = ["python", "-m", "s2s", "train",
+             "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out,
+             "--units", model_config.units, "--samples", config.samples, "--epochs", config.epochs,
+             "--batch-size", config.batch_size, "--lr", config.learning_rate, "--schedule", config.schedule,
+             "--seed", config.seed,
+             "--eval-every", config.eval_every, "--eval-n", eval_n, "--eval-seed", eval_seed]
+    if config.target_accuracy is not None:
+        parts += ["--target-accuracy", config.target_accuracy]
+    if notes:
+        parts += ["--notes", notes]
+    return shlex.join([str(p) for p in parts + ["--out", out]])
+
+
+def evaluate_command(out: str, n: int, seed: int) -> str:
+    return shlex.join(["python", "-m", "s2s", "evaluate", "--model", str(out), "--n", str(n), "--seed", str(seed)])
+
+
+def command_path(directory: str | Path) -> str:
+    """A model folder as a command run from the project folder names it: relative inside it, else absolute."""
+    directory = Path(directory).absolute()
+    try:
+        return str(directory.relative_to(PROJECT))
+    except ValueError:
+        return str(directory)
+
+
+def locate_card(card: dict, directory: str | Path) -> dict:
+    """The card of a model that lives in `directory`: its name and the commands that reproduce and measure it
+    name that folder. The one place those commands are written into a card."""
+    out = command_path(directory)
+    card = {**card, "name": Path(directory).name}
+    training = TrainConfig(**card["training"])
+    evaluation = card.get("evaluation")
+    eval_n, eval_seed = (evaluation["n"], evaluation["seed"]) if evaluation else (1000, 7)
+    card["reproduce"] = train_command(ProblemConfig(**card["problem"]), ModelConfig(**card["model"]), training,
+                                      out, eval_n, eval_seed, card.get("notes"))
+    if evaluation:
+        card["evaluation"] = {**evaluation, "command": evaluate_command(out, eval_n, eval_seed)}
+    return card
+
+
+def run_card(directory: str | Path, result: TrainResult, evaluation: Evaluation, notes: str | None = None) -> dict:
+    """The card of a finished (or stopped) training run saved to `directory`: the CLI and the app both call this."""
+    card = make_card(
+        Path(directory).name, result.model, result.config, history=result.history.downsampled(),
+        holdout={"exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
+                 "n": result.config.eval_size, "seed": [result.config.seed, 1]},
+        evaluation=evaluation.summary(), training_seconds=round(result.elapsed, 2), reason=result.reason,
+        notes=notes,
+    )
+    return locate_card(card, directory)
+
+
+def _write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
+    """Let `write` fill a new folder aside, then rename it in: an interrupted save leaves the previous model
+    (if any) untouched, and a reader never sees half a model."""
     validate_name(directory.name)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     staging = directory.parent / f".{directory.name}.saving-{tag}"
     staging.mkdir()
     try:
-        model.training.save(staging / MODEL_FILE)
-        with open(staging / CARD_FILE, "w") as f:
-            json.dump(card, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
+        write(staging)
         retired = directory.parent / f".{directory.name}.old-{tag}"
         if directory.exists():
             directory.rename(retired)
@@ -115,6 +174,33 @@ def save(model: Seq2Seq, directory: str | Path, card: dict) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def _write_card(staging: Path, card: dict) -> None:
+    with open(staging / CARD_FILE, "w") as f:
+        json.dump(card, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save(model: Seq2Seq, directory: str | Path, card: dict) -> Path:
+    """Write model.keras and card.json to `directory` atomically."""
+    def write(staging: Path) -> None:
+        model.training.save(staging / MODEL_FILE)
+        _write_card(staging, card)
+    return _write_atomically(Path(directory), write)
+
+
+def publish(source: str | Path, directory: str | Path) -> Path:
+    """Copy the model folder `source` to `directory` atomically, its card pointing at the new place
+    (the Train page's "save": a run's model already sits in a folder of its own)."""
+    source, directory = Path(source), Path(directory)
+    card = locate_card(read_card(source), directory)
+
+    def write(staging: Path) -> None:
+        shutil.copyfile(source / MODEL_FILE, staging / MODEL_FILE)
+        _write_card(staging, card)
+    return _write_atomically(directory, write)
 
 
 def read_card(directory: Path) -> dict:
@@ -146,6 +232,10 @@ def load(directory: str | Path) -> LoadedModel:
         raise ModelFileError(f"{path}: missing model file.")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not).")
+    import keras
+
+    from s2s.model import Seq2Seq
+
     try:
         training = keras.saving.load_model(path, compile=False)
         model = Seq2Seq(training)

@@ -1,69 +1,24 @@
 """Training with a live history: per-batch loss and token accuracy, held-out exact-sequence accuracy measured
 with the real greedy decoder, a thread-safe stop, and an optional target accuracy.
 
-A `Trainer` owns the model and its history from the moment it is built, so a caller that is interrupted
-mid-fit (a Stop click, a Streamlit rerun) still holds the weights and curves learned so far.
+A `Trainer` owns the model and its history from the moment it is built, so a caller whose fit ends early
+(a stop request, an interrupt) still holds the weights and curves learned so far.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import keras
-import numpy as np
 
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 from s2s.data import generate
 from s2s.decode import predict
+from s2s.history import History, Progress
 from s2s.model import Seq2Seq
-
-
-@dataclass
-class History:
-    """Everything a training run measured, appended as it happens."""
-
-    batch_size: int
-    samples: list[int] = field(default_factory=list)          # samples seen after each batch
-    loss: list[float] = field(default_factory=list)           # that batch's loss
-    token_accuracy: list[float] = field(default_factory=list)  # that batch's token accuracy
-    seconds: list[float] = field(default_factory=list)        # wall time since the start, after each batch
-    eval_samples: list[int] = field(default_factory=list)     # samples seen at each held-out evaluation
-    eval_exact: list[float] = field(default_factory=list)     # held-out exact-sequence accuracy there
-    eval_token: list[float] = field(default_factory=list)     # held-out token accuracy there
-
-    def downsampled(self, max_points: int = 300) -> dict:
-        """A JSON-ready copy with at most max_points per-batch points (bucket means), evaluations kept whole.
-        Charts draw from this too, so a redraw costs the same after 3,000 batches as after 300."""
-        out = {name: list(getattr(self, name)) if name != "batch_size" else self.batch_size
-               for name in self.__dataclass_fields__}
-        n = len(self.loss)
-        if n > max_points:
-            edges = np.linspace(0, n, max_points + 1).astype(int)
-            sizes, last = np.diff(edges), edges[1:] - 1
-            for key in ("loss", "token_accuracy"):
-                out[key] = (np.add.reduceat(np.asarray(out[key]), edges[:-1]) / sizes).tolist()
-            out["samples"] = np.asarray(self.samples)[last].tolist()
-            out["seconds"] = np.round(np.asarray(self.seconds)[last], 3).tolist()
-        return out
-
-
-@dataclass
-class Progress:
-    """What subscribers receive, at most every `progress_every` seconds and at each evaluation."""
-
-    samples_seen: int
-    total_samples: int
-    loss: float
-    token_accuracy: float
-    exact_accuracy: float | None  # the latest held-out measurement
-    elapsed: float
-    samples_per_second: float
-    eta_seconds: float | None
-    history: History
-    done: bool = False
 
 
 @dataclass
@@ -74,6 +29,7 @@ class TrainResult:
     elapsed: float
     exact_accuracy: float
     token_accuracy: float
+    config: TrainConfig
 
 
 class Trainer:
@@ -87,9 +43,6 @@ class Trainer:
         keras.backend.clear_session()
         keras.utils.set_random_seed(train_config.seed)
         self.model = Seq2Seq.build(problem, model_config)
-        # Part of building: the greedy decoder that measures held-out accuracy (and the Explore page) is traced
-        # here, not at the first evaluation in the middle of training.
-        self.model.warm_up()
         self.model.training.compile(
             optimizer=keras.optimizers.Adam(learning_rate=_learning_rate(train_config)),
             loss="sparse_categorical_crossentropy",
@@ -136,7 +89,7 @@ class Trainer:
         )
         elapsed = time.perf_counter() - start
         exact, token = self.measure_holdout()  # already recorded at the end of training: no second decode
-        return TrainResult(self.model, self.history, self.reason, elapsed, exact, token)
+        return TrainResult(self.model, self.history, self.reason, elapsed, exact, token, self.config)
 
 
 def _learning_rate(config: TrainConfig):
@@ -188,8 +141,14 @@ class _LiveHistory(keras.callbacks.Callback):
         if self.trainer.stop_event.is_set():
             self.trainer.reason = "stopped"
             self.model.stop_training = True
-        if evaluated or history.seconds[-1] - self.last_report >= self.progress_every:
+        # The first batch is reported at once: a watcher sees training begin, not the interval after it.
+        if evaluated or len(history.loss) == 1 or history.seconds[-1] - self.last_report >= self.progress_every:
             self._report()
+        if len(history.loss) == 1:
+            # The greedy decoder that measures held-out accuracy is traced (about half a second) right after the
+            # first batch is reported: not before it, where a watcher would wait longer for the first point, and
+            # not at the first evaluation, in the middle of the timed run.
+            self.trainer.model.warm_up()
 
     def on_train_end(self, logs=None):
         if self.trainer.reason == "running":

@@ -3,39 +3,49 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from s2s import charts
-from s2s.evaluate import evaluate
+from s2s.evaluate import Evaluation
 from s2s.ui import state
 
 MAX_FAILURES = 20
 
 
-def run_ui(key: str, model) -> None:
+@dataclass
+class Result:
+    """The Evaluate page's state: the last evaluation, for the model it measured."""
+
+    key: str
+    evaluation: Evaluation
+    seconds: float
+
+
+def run_ui(choice: state.ModelChoice) -> None:
     cols = st.columns([2, 1, 1], vertical_alignment="bottom")
     n = cols[0].number_input("Random sequences", 100, 100_000, 1000, step=1000, key="evaluate_n")
     seed = cols[1].number_input("Seed", 0, 2**31 - 1, 7, key="evaluate_seed")
     if not cols[2].button("Evaluate", type="primary", key="evaluate_button", icon=":material/play_arrow:"):
         return
+    svc = state.require_worker()
     bar = st.progress(0.0, text="Decoding…")
     started = time.perf_counter()
-    result = evaluate(model, int(n), int(seed), batch_size=4096,
-                      on_progress=lambda done, total: bar.progress(done / total, text=f"{done:,} / {total:,} decoded"))
+    try:
+        result = svc.evaluate(choice.directory, int(n), int(seed), on_progress=lambda done, total: bar.progress(
+            done / total, text=f"{done:,} / {total:,} decoded"))
+    except ValueError as error:
+        bar.empty()
+        st.error(str(error))
+        return
     bar.empty()
-    st.session_state["evaluation"] = (key, result, time.perf_counter() - started)
+    st.session_state["evaluate"] = Result(choice.key, result, time.perf_counter() - started)
 
 
-def open_in_explore(key: str, source) -> None:
-    state.set_active(key)
-    st.session_state["explore_request"] = " ".join(str(v) for v in source)
-    st.session_state["explore_for_model"] = key
-
-
-def results_ui(key: str, model, result, seconds: float) -> None:
-    problem = model.problem
+def results_ui(choice: state.ModelChoice, result: Evaluation, seconds: float) -> None:
+    problem, key = choice.problem, choice.key
     cols = st.columns(4)
     cols[0].metric("Exact-sequence accuracy", f"{100 * result.exact:.2f} %",
                    help="A sequence counts only if every target token is right.")
@@ -80,7 +90,7 @@ def failures_ui(key: str, result) -> None:
         cols[0].markdown(f"`{result.source[i].tolist()}`")
         cols[1].markdown(f"expected `{result.target[i].tolist()}`")
         cols[2].markdown(f"predicted `{result.predicted[i].tolist()}`")
-        if cols[3].button("Explore", key=f"open_{i}", on_click=open_in_explore, args=(key, result.source[i])):
+        if cols[3].button("Explore", key=f"open_{i}", on_click=state.open_in_explore, args=(key, result.source[i])):
             st.switch_page("s2s/ui/explore.py")
     if len(failing) > MAX_FAILURES:
         st.caption(f"Showing the first {MAX_FAILURES}.")
@@ -88,10 +98,10 @@ def failures_ui(key: str, result) -> None:
 
 st.title("Evaluate")
 st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
-key, model, card = state.model_picker("evaluate_model")
-run_ui(key, model)
-stored = st.session_state.get("evaluation")
-if stored and stored[0] == key:
-    results_ui(key, model, stored[1], stored[2])
+choice = state.model_picker("evaluate_model")
+run_ui(choice)
+stored = st.session_state.get("evaluate")
+if stored and stored.key == choice.key:
+    results_ui(choice, stored.evaluation, stored.seconds)
 else:
     st.info("Choose how many sequences and press **Evaluate**.")

@@ -1,15 +1,16 @@
-"""Explore page: type a source and watch the decoder work, one step at a time, with a what-if override."""
+"""Explore page: type a source and watch the decoder work, one step at a time, with a what-if override.
+Decoding happens in the model service; the stepping controls and the figure are a fragment, so a step redraws
+only them, and Play animates on a timer without holding the page."""
 
 from __future__ import annotations
 
 import secrets
-import time
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from s2s import charts
 from s2s.data import parse_sequence, random_sources, target_of
-from s2s.decode import decode
 from s2s.ui import state
 
 TUTORIAL_EXAMPLE = "13 28 18 7 9 5"
@@ -27,49 +28,78 @@ FEED_NOTES = {
 }
 
 
+@dataclass
+class View:
+    """What Explore shows for one model: kept per model, so switching models and back restores it."""
+
+    text: str
+    source: list[int] | None = None
+    forced: dict[int, int] = field(default_factory=dict)
+    shown: int = 0            # decoder steps on screen
+    playing: bool = False
+    fresh: bool = False       # set by a full page run, so the fragment's first run there is not a Play tick
+    signature: tuple = ()     # what was decoded: a new source, feed or override restarts the stepping
+
+
+@dataclass
+class ExploreState:
+    views: dict[str, View] = field(default_factory=dict)
+    current: str | None = None  # the model whose view the widgets hold
+
+
+def page_state() -> ExploreState:
+    return st.session_state.setdefault("explore", ExploreState())
+
+
 def random_text(problem) -> str:
     return " ".join(str(v) for v in random_sources(problem, 1, secrets.randbits(32))[0])
 
 
-def input_ui(key: str, problem):
-    """The source text box with its random button; returns the last valid source for this model."""
-    if st.session_state.get("explore_for_model") != key:
-        st.session_state["explore_for_model"] = key
+def view_for(choice: state.ModelChoice) -> View:
+    """This model's view, its widgets loaded when the model changed or another page sent a source."""
+    ui, problem = page_state(), choice.problem
+    view = ui.views.get(choice.key)
+    if view is None:
         fits = problem.n_in == 6 and problem.cardinality >= 28
-        st.session_state["explore_text"] = TUTORIAL_EXAMPLE if fits else random_text(problem)
-    if "explore_request" in st.session_state:  # sent by the Evaluate page's "open in Explore"
-        st.session_state["explore_text"] = st.session_state.pop("explore_request")
+        view = ui.views[choice.key] = View(TUTORIAL_EXAMPLE if fits else random_text(problem))
+    request = state.take_explore_request(choice.key)
+    if request is not None:
+        view.text = " ".join(str(v) for v in request)
+    if ui.current != choice.key or request is not None:
+        ui.current = choice.key
+        st.session_state.update(explore_text=view.text, whatif_step=1, whatif_token=1)
+    return view
+
+
+def input_ui(view: View, problem) -> list[int] | None:
+    """The source text box with its random button; returns the last valid source for this model."""
     text_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
-    text = text_col.text_input(
+    view.text = text_col.text_input(
         f"Source: {problem.n_in} values from 1 to {problem.cardinality}", key="explore_text",
         help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5].")
     button_col.button("Random example", key="explore_random", icon=":material/casino:",
                       on_click=lambda: st.session_state.update(explore_text=random_text(problem)))
-    valid = st.session_state.setdefault("explore_valid", {})
     try:
-        valid[key] = parse_sequence(text, problem)
+        view.source = parse_sequence(view.text, problem).tolist()
     except ValueError as error:
         st.error(f"{error} The decoder below still shows the last valid source.", icon=":material/error:")
-    return valid.get(key)
+    return view.source
 
 
-def controls_ui(n_out: int, signature: tuple) -> tuple[int, bool, float]:
-    """Step / Play / Reset / Show all; returns (steps shown, play requested, seconds per step)."""
-    if st.session_state.get("explore_signature") != signature:
-        st.session_state["explore_signature"] = signature
-        st.session_state["explore_shown"] = 0
-    cols = st.columns([1, 1, 1, 1, 2.5], vertical_alignment="bottom")
-    shown = st.session_state["explore_shown"]
-    if cols[0].button("Step", key="explore_step", icon=":material/skip_next:", disabled=shown >= n_out):
-        shown += 1
-    play = cols[1].button("Play", key="explore_play", icon=":material/play_arrow:")
-    if cols[2].button("Reset", key="explore_reset", icon=":material/replay:"):
-        shown = 0
-    if cols[3].button("Show all", key="explore_all", icon=":material/done_all:"):
-        shown = n_out
-    delay = cols[4].slider("Play speed (s per step)", 0.1, 2.0, 0.6, 0.1, key="explore_speed")
-    st.session_state["explore_shown"] = shown
-    return shown, play, delay
+def what_if_ui(view: View, problem) -> dict[int, int]:
+    with st.expander("What if the decoder had chosen another token?", expanded=bool(view.forced)):
+        st.caption("Force a token at one step and watch the remaining steps decode from there. "
+                   "Forcing every step with the true tokens is teacher forcing; forcing none is free running.")
+        cols = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
+        step = cols[0].selectbox("At step", list(range(1, problem.n_out + 1)), key="whatif_step")
+        token = cols[1].number_input("Force token", 1, problem.cardinality, key="whatif_token")
+        if cols[2].button("Apply", key="whatif_apply"):
+            view.forced[step - 1] = int(token)
+        if cols[3].button("Clear", key="whatif_clear", disabled=not view.forced):
+            view.forced.clear()
+        if view.forced:
+            st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(view.forced.items())))
+    return dict(view.forced)
 
 
 def output_row(trace, expected, shown: int) -> str:
@@ -80,8 +110,7 @@ def output_row(trace, expected, shown: int) -> str:
         if t < shown:
             token = int(trace.tokens[0, t])
             mark = ":green[:material/check_circle:]" if token == expected[t] else ":red[:material/cancel:]"
-            forced = " (forced)" if t in trace.forced else ""
-            cells.append(f"**{token}** {mark}{forced}")
+            cells.append(f"**{token}** {mark}{' (forced)' if t in trace.forced else ''}")
         else:
             cells.append("·")
     return "\n".join([head, "|---" * (n_out + 1) + "|", "| **predicted** | " + " | ".join(cells) + " |",
@@ -99,82 +128,79 @@ def describe_input(trace, t: int) -> str:
     return f"the **probability vector** of step {t} (its largest entry: {int(trace.inputs[0, t].argmax())})"
 
 
-def step_ui(trace, expected, t: int, chart_key: str) -> None:
-    probs = trace.probs[0, t]
-    chosen = int(trace.tokens[0, t])
-    top = probs.argsort()[::-1][:3]
-    with st.container(border=True):
-        info, chart = st.columns([1, 2.6])
-        info.markdown(f"**Step {t + 1}**  \nInput: {describe_input(trace, t)}")
-        info.markdown("Top 3: " + ", ".join(f"`{int(k)}` {probs[k]:.1%}" for k in top))
-        verdict = ":green[right]" if chosen == expected[t] else f":red[wrong] (expected {expected[t]})"
-        info.markdown(f"Chose **{chosen}**{' (forced)' if t in trace.forced else ''}: {verdict}")
-        chart.plotly_chart(charts.step_probs_figure(probs, chosen, int(expected[t])), key=chart_key)
+def step_line(trace, expected, t: int) -> str:
+    probs, chosen = trace.probs[0, t], int(trace.tokens[0, t])
+    top = ", ".join(f"`{int(k)}` {probs[k]:.1%}" for k in probs.argsort()[::-1][:3])
+    verdict = ":green[right]" if chosen == expected[t] else f":red[wrong] (expected {expected[t]})"
+    return (f"**Step {t + 1}** reads {describe_input(trace, t)} · top 3: {top} · chose **{chosen}**"
+            f"{' (forced)' if t in trace.forced else ''}: {verdict}")
 
 
-def what_if_ui(problem) -> dict[int, int]:
-    forced = st.session_state.setdefault("explore_forced", {})
-    with st.expander("What if the decoder had chosen another token?", expanded=bool(forced)):
-        st.caption("Force a token at one step and watch the remaining steps decode from there. "
-                   "Forcing every step with the true tokens is teacher forcing; forcing none is free running.")
-        cols = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-        step = cols[0].selectbox("At step", list(range(1, problem.n_out + 1)), key="whatif_step")
-        token = cols[1].number_input("Force token", 1, problem.cardinality, 1, key="whatif_token")
-        if cols[2].button("Apply", key="whatif_apply"):
-            forced[step - 1] = int(token)
-        if cols[3].button("Clear", key="whatif_clear", disabled=not forced):
-            forced.clear()
-        if forced:
-            st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(forced.items())))
-    return dict(forced)
+def decoder_ui(key: str, trace, expected: list[int]) -> None:
+    """Stepping controls, the output row, one figure (context and every shown step's softmax), the verdict."""
+    view, n_out = page_state().views[key], len(expected)
+    cols = st.columns([1, 1, 1, 1, 2.5], vertical_alignment="bottom")
+    if cols[0].button("Step", key="explore_step", icon=":material/skip_next:", disabled=view.shown >= n_out):
+        view.shown, view.playing = view.shown + 1, False
+    if cols[1].button("Play", key="explore_play", icon=":material/play_arrow:"):
+        view.shown, view.playing = 1, True
+        st.rerun()  # the whole page, so that this fragment runs again with Play's timer
+    if cols[2].button("Reset", key="explore_reset", icon=":material/replay:"):
+        view.shown, view.playing = 0, False
+    if cols[3].button("Show all", key="explore_all", icon=":material/done_all:"):
+        view.shown, view.playing = n_out, False
+    cols[4].slider("Play speed (s per step)", 0.1, 2.0, 0.6, 0.1, key="explore_speed")
+    if view.playing and not view.fresh:  # a tick of Play's timer
+        view.shown = min(view.shown + 1, n_out)
+    view.fresh = False
+    if view.playing and view.shown >= n_out:
+        view.playing = False
+        st.rerun()  # stop the timer
+    st.markdown(output_row(trace, expected, view.shown))
+    for t in range(view.shown):
+        st.markdown(step_line(trace, expected, t))
+    st.plotly_chart(charts.decode_figure(trace, expected, view.shown), key="decode_chart")
+    if view.shown == n_out:
+        right = trace.tokens[0].tolist() == expected
+        (st.success if right else st.error)(
+            f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
+    elif view.shown == 0:
+        st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
 
 
 st.title("Explore")
 st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
-key, model, card = state.model_picker("explore_model")
-problem = model.problem
+choice = state.model_picker("explore_model")
+problem = choice.problem
+view = view_for(choice)
 feed = st.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, horizontal=True, key="explore_feed")
 st.caption(FEED_NOTES[feed])
-source = input_ui(key, problem)
+source = input_ui(view, problem)
 if source is None:
     st.stop()
-forced = {s: v for s, v in what_if_ui(problem).items() if s < problem.n_out}
+forced = what_if_ui(view, problem)
 
-trace = decode(model, source, feed=feed, forced=forced)
-expected = [int(v) for v in target_of(problem, source[None])[0]]
-other = decode(model, source, feed="softmax" if feed == "argmax" else "argmax")
-free = decode(model, source, feed=feed) if forced else trace
+svc = state.require_worker()
+try:
+    trace = svc.decode(choice.directory, source, feed, forced)
+    other = svc.decode(choice.directory, source, "softmax" if feed == "argmax" else "argmax")
+    free = svc.decode(choice.directory, source, feed) if forced else trace
+except ValueError as error:
+    st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
+    st.stop()
+expected = target_of(problem, trace.source)[0].tolist()
 
-shown, play, delay = controls_ui(problem.n_out, (key, tuple(source), feed, tuple(sorted(forced.items()))))
+signature = (tuple(source), feed, tuple(sorted(forced.items())))
+if view.signature != signature:
+    view.signature = signature
+    if view.shown < problem.n_out:  # mid-way through stepping: start again; after Show all, show all again
+        view.shown, view.playing = 0, False
 if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
-
-encoder_col, output_col = st.columns([1.2, 1])
-with encoder_col:
-    st.markdown("**Encoder** reads " + " ".join(f"`{v}`" for v in source.tolist()) +
-                f" and hands the decoder its final state (h, c), {model.config.units} values each:")
-    st.plotly_chart(charts.context_figure(trace.context_h[0], trace.context_c[0]), key="context_chart")
-with output_col:
-    st.markdown("**Decoder output** beside the expected reversed target:")
-    output = st.empty()
-
-steps_area = st.container()
-if play:
-    for k in range(1, problem.n_out + 1):
-        output.markdown(output_row(trace, expected, k))
-        with steps_area:
-            step_ui(trace, expected, k - 1, chart_key=f"play_probs_{k}")
-        time.sleep(delay)
-    st.session_state["explore_shown"] = problem.n_out
-else:
-    output.markdown(output_row(trace, expected, shown))
-    with steps_area:
-        for t in range(shown):
-            step_ui(trace, expected, t, chart_key=f"probs_{t}")
-        if shown == 0:
-            st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
-if shown == problem.n_out or play:
-    right = (trace.tokens[0] == expected).all()
-    (st.success if right else st.error)(
-        f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
+st.markdown("**Encoder** reads " + " ".join(f"`{v}`" for v in source) +
+            f" and hands the decoder its final state (h, c), {choice.config.units} values each (top of the figure); "
+            "each decoder step below it shows its softmax over all tokens.")
+view.fresh = True
+st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
+    choice.key, trace, expected)

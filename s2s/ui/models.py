@@ -9,11 +9,12 @@ from s2s.ui import state
 
 
 def card_ui(entry: store.Entry, active: str | None) -> None:
-    loaded, error = state.load_saved(entry.path)
-    if loaded is None:
+    card, key = entry.card, state.saved_key(entry.name)
+    try:
+        state.service().warm(entry.path)  # the worker loads it (once) and checks the weights against the card
+    except ValueError as error:
         st.error(f"**{entry.name}** is broken: {error}", icon=":material/broken_image:")
         return
-    card, key = loaded.card, state.saved_key(entry.name)
     with st.container(border=True):
         title, button = st.columns([4, 1], vertical_alignment="center")
         title.subheader(entry.name)
@@ -54,7 +55,8 @@ st.caption(f"Saved models in `{state.models_root()}`: each is `model.keras` plus
 entries = store.list_models(state.models_root())
 if not entries:
     st.info("No saved models yet: train one on the Train page and save it.")
-active = state.active_key()
+active = state.active_key(state.model_options())
+state.require_worker()
 for entry in entries:
     if entry.ok:
         card_ui(entry, active)

@@ -1,18 +1,20 @@
-"""What the pages share: saved models (loaded once per process), the session's training runs, the active model."""
+"""What the pages share: the model service (one per server, TensorFlow in its workers, never here), this
+browser session's identity, the models a page can use and the active one, and the hand-over to Explore."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from s2s import store
-from s2s.model import Seq2Seq
-from s2s.train import Trainer
-
-DEFAULT_MODEL = "classic"
+from s2s.config import ModelConfig, ProblemConfig
+from s2s.service import DEFAULT_MODEL, ENDED_WITH_MODEL, Job, Service
 
 
 def models_root() -> Path:
@@ -20,38 +22,55 @@ def models_root() -> Path:
     return Path(os.environ.get("S2S_MODELS_ROOT", store.DEFAULT_ROOT))
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=32)
-def _load_saved(path: str, stamp: tuple) -> tuple[store.LoadedModel | None, str | None]:
-    # `stamp` (file sizes and times) makes a re-saved model load afresh instead of hitting the cache.
-    try:
-        return store.load(path), None
-    except store.ModelFileError as error:
-        return None, str(error)
+def _session_alive(session: str) -> bool:
+    return not Runtime.exists() or Runtime.instance().is_active_session(session)
 
 
-def load_saved(path: Path) -> tuple[store.LoadedModel | None, str | None]:
-    files = [path / store.MODEL_FILE, path / store.CARD_FILE]
-    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
-    return _load_saved(str(path), stamp)
+@st.cache_resource(show_spinner=False, on_release=Service.close)
+def _service(root: str) -> Service:
+    return Service(root, owner_alive=_session_alive)
 
 
-@dataclass
-class Run:
-    """One training run of this session. The trainer (model + history) lives here from its first batch on."""
-
-    id: int
-    trainer: Trainer
-    status: str = "running"
-
-    @property
-    def label(self) -> str:
-        p, m, t = self.trainer.problem, self.trainer.model_config, self.trainer.config
-        return (f"run {self.id}: {p.cardinality}/{p.n_in}→{p.n_out}, {m.units} units, "
-                f"batch {t.batch_size}, lr {t.learning_rate:g}")
+def service() -> Service:
+    """The server's model service; the first call starts its worker (TensorFlow loads there, in the background)."""
+    return _service(str(models_root()))
 
 
-def runs() -> dict[int, Run]:
-    return st.session_state.setdefault("runs", {})
+def require_worker() -> Service:
+    """The service once its inference worker answers; a visitor who comes before that sees why they wait."""
+    svc = service()
+    if not svc.ready:
+        with st.spinner("Starting TensorFlow in the model worker (a few seconds, once per server)…"):
+            svc.wait_ready()
+    return svc
+
+
+def session_id() -> str:
+    """This browser tab's session: it owns its training runs."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else "local"
+
+
+def my_jobs() -> list[Job]:
+    return service().jobs(session_id())
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model a page can use: a saved folder, or a run of this session that ended with a model."""
+
+    key: str
+    label: str
+    directory: Path
+    card: dict
+
+    @cached_property
+    def problem(self) -> ProblemConfig:
+        return ProblemConfig(**self.card["problem"])
+
+    @cached_property
+    def config(self) -> ModelConfig:
+        return ModelConfig(**self.card["model"])
 
 
 def saved_key(name: str) -> str:
@@ -62,21 +81,27 @@ def run_key(run_id: int) -> str:
     return f"run:{run_id}"
 
 
-def model_options() -> dict[str, str]:
-    """Every model a page can use: key -> label (saved models with their card's one-line summary)."""
+def model_options() -> dict[str, ModelChoice]:
+    """Every model a page can use, by key: saved models (with their card's summary), then this session's runs."""
     options = {}
     for entry in store.list_models(models_root()):
         if entry.ok:
-            options[saved_key(entry.name)] = f"{entry.name} — {store.summary(entry.card)}"
-    for run in runs().values():
-        if run.trainer.history.loss:
-            options[run_key(run.id)] = f"{run.label} ({run.status}, this session)"
+            options[saved_key(entry.name)] = ModelChoice(saved_key(entry.name),
+                                                         f"{entry.name} — {store.summary(entry.card)}",
+                                                         entry.path, entry.card)
+    for job in my_jobs():
+        if job.status in ENDED_WITH_MODEL and job.directory is not None:
+            try:
+                card = store.read_card(job.directory)
+            except store.ModelFileError:
+                continue
+            options[run_key(job.id)] = ModelChoice(run_key(job.id), f"{job.label} ({job.status}, this session)",
+                                                   job.directory, card)
     return options
 
 
-def active_key(options: dict[str, str] | None = None) -> str | None:
+def active_key(options: dict[str, ModelChoice]) -> str | None:
     """The active model's key; falls back to classic (or the first model) when it is unset or gone."""
-    options = model_options() if options is None else options
     key = st.session_state.get("active_model")
     if key not in options:
         key = saved_key(DEFAULT_MODEL) if saved_key(DEFAULT_MODEL) in options else next(iter(options), None)
@@ -88,20 +113,7 @@ def set_active(key: str) -> None:
     st.session_state["active_model"] = key
 
 
-def get_model(key: str) -> tuple[Seq2Seq | None, dict | None, str | None]:
-    """(model, card or None, error) for a key of model_options()."""
-    kind, _, name = key.partition(":")
-    if kind == "run":
-        run = runs().get(int(name))
-        return (run.trainer.model, None, None) if run else (None, None, f"No run {name} in this session.")
-    path = models_root() / name
-    if not path.is_dir():
-        return None, None, f"No saved model named {name!r}."
-    loaded, error = load_saved(path)
-    return (loaded.model, loaded.card, None) if loaded else (None, None, error)
-
-
-def model_picker(key: str) -> tuple[str, Seq2Seq, dict | None]:
+def model_picker(key: str) -> ModelChoice:
     """A select box over all models, defaulting to (and setting) the active one; stops the page if none."""
     options = model_options()
     current = active_key(options)
@@ -111,18 +123,30 @@ def model_picker(key: str) -> tuple[str, Seq2Seq, dict | None]:
     if st.session_state.get(key) != current:
         st.session_state[key] = current  # follow the active model when another page changed it
     # on_change runs before the rerun, so the choice is already the active model when the sync above runs.
-    choice = st.selectbox("Model", list(options), format_func=options.get, key=key,
+    choice = st.selectbox("Model", list(options), format_func=lambda k: options[k].label, key=key,
                           on_change=lambda: set_active(st.session_state[key]))
-    model, card, error = get_model(choice)
-    if model is None:
-        st.error(error)
-        st.stop()
-    return choice, model, card
+    return options[choice]
+
+
+def open_in_explore(key: str, source) -> None:
+    """Make `key` the active model and hand Explore a source to show (the one way pages send it one)."""
+    set_active(key)
+    st.session_state["explore_request"] = (key, [int(v) for v in source])
+
+
+def take_explore_request(key: str) -> list[int] | None:
+    """The source another page sent to Explore for model `key`, once."""
+    request = st.session_state.get("explore_request")
+    if request and request[0] == key:
+        del st.session_state["explore_request"]
+        return request[1]
+    return None
 
 
 # Streamlit forgets a widget's value when its page is not shown; these settings should survive a page switch.
 PERSISTENT_KEYS = ("cardinality", "n_in", "n_out", "units", "mode", "samples", "epochs", "target", "cap",
-                   "batch_size", "learning_rate", "schedule", "seed", "log_loss", "explore_feed", "evaluate_n", "evaluate_seed")
+                   "batch_size", "learning_rate", "schedule", "seed", "log_loss", "explore_feed", "explore_speed",
+                   "evaluate_n", "evaluate_seed")
 
 
 def keep_settings() -> None:

@@ -1,0 +1,503 @@
+"""The model service: what the pages call. TensorFlow never enters this process; it lives in worker processes
+(s2s/worker.py) that this module starts, feeds and watches.
+
+- One inference worker serves every session: decode (the full trace) and evaluate (in chunks, so a decode
+  never waits behind a long evaluation for more than one chunk). It starts with the service, so the first page
+  finds it warm or waiting on `wait_ready`.
+- Training runs are jobs, each in a process of its own, that outlive the script run that started them. A job
+  streams its history here as it trains; stop ends it after the batch in progress and keeps the model trained
+  so far; a finished job's process exits and its saved model becomes usable on every page.
+- At most `max_jobs` train at once (default: one per two cores); later jobs queue, first come first served.
+  Every job belongs to an owner (a browser session): an owner sees and controls only its own jobs, and the
+  queued jobs of an owner that has gone are dropped.
+
+The job runner is an interface (`JobRunner.start` -> `JobHandle.stop/kill`, reports through a callback) so that
+another engine (e.g. Ray, for a classroom that outgrows one machine) can run jobs without the pages changing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Callable, Protocol
+
+from s2s import store
+from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
+from s2s.history import History
+
+DEFAULT_MODEL = "classic"  # the shipped model every page opens on
+ACTIVE = ("queued", "starting", "running", "stopping")
+ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
+READY_TIMEOUT = 180.0
+
+
+class ServiceError(RuntimeError):
+    """The service could not answer: a worker failed to start or died. The message says which and why."""
+
+
+def default_max_jobs() -> int:
+    """Training jobs at once: S2S_MAX_JOBS, else one per two cores (TensorFlow uses every core it is given)."""
+    configured = os.environ.get("S2S_MAX_JOBS")
+    return max(1, int(configured)) if configured else max(1, (os.cpu_count() or 2) // 2)
+
+
+def model_ref(directory: str | Path) -> tuple:
+    """How the worker names a model folder: its path plus the stamp of its files, so a re-saved model loads anew."""
+    directory = Path(directory)
+    stamp = []
+    for name in (store.MODEL_FILE, store.CARD_FILE):
+        try:
+            info = (directory / name).stat()
+            stamp.append((info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            stamp.append(None)
+    return (str(directory), tuple(stamp))
+
+
+def spawn_worker(role: str) -> tuple[subprocess.Popen, Connection]:
+    """Start `python -m s2s.worker ROLE FD` with one end of a socket pair as its connection."""
+    parent, child = socket.socketpair()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(store.PROJECT), os.environ.get("PYTHONPATH")]))}
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "s2s.worker", role, str(child.fileno())],
+                                   pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
+    finally:
+        child.close()
+    return process, Connection(parent.detach())
+
+
+def describe_exit(process: subprocess.Popen) -> str:
+    code = process.poll()
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        return f"it was killed by signal {-code}"
+    return f"it exited with code {code}"
+
+
+class InferenceClient:
+    """The connection to the inference worker, shared by every session's thread; restarts a dead worker."""
+
+    def __init__(self):
+        self._lock = threading.Lock()      # guards sending and the pending table
+        self._ids = itertools.count(1)
+        self._pending: dict[int, queue.Queue] = {}
+        self._ready = threading.Event()
+        self.started = time.monotonic()
+        self.error: str | None = None
+        self._start()
+
+    def _start(self) -> None:
+        self._ready.clear()
+        self.started = time.monotonic()
+        self.process, self.conn = spawn_worker("inference")
+        threading.Thread(target=self._read, args=(self.process, self.conn), daemon=True,
+                         name="s2s-inference-reader").start()
+
+    def _read(self, process: subprocess.Popen, conn: Connection) -> None:
+        try:
+            kind, _ = conn.recv()
+            assert kind == "ready", kind
+            self.error = None
+            self._ready.set()
+            while True:
+                rid, kind, payload = conn.recv()
+                with self._lock:
+                    box = self._pending.get(rid)
+                if box is not None:
+                    box.put((kind, payload))
+        except (EOFError, OSError, AssertionError):
+            pass
+        process.wait()
+        with self._lock:
+            if process is not self.process:  # already replaced (close() or an earlier failure)
+                return
+            self.error = f"The model worker (pid {process.pid}) ended: {describe_exit(process)}."
+            waiting, self._pending = self._pending, {}
+        for box in waiting.values():
+            box.put(("error", {"kind": "died", "message": self.error + " It is being restarted; try again."}))
+        self._ready.set()  # wake waiters: they see the error
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self.error is None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        if not self._ready.wait(timeout):
+            raise ServiceError(f"The model worker did not start within {timeout:.0f} s.")
+
+    def call(self, op: str, on_progress: Callable | None = None, **args):
+        """Send a request and wait for its answer; progress payloads go to `on_progress` in this thread."""
+        with self._lock:
+            if self.error is not None and self.process.poll() is not None:
+                self.error = None
+                self._start()  # the worker died earlier: a fresh one serves this request
+        self.wait_ready()
+        box: queue.Queue = queue.Queue()
+        with self._lock:
+            if self.error is not None:
+                raise ServiceError(self.error)
+            rid = next(self._ids)
+            self._pending[rid] = box
+            try:
+                self.conn.send((rid, op, args))
+            except OSError:
+                del self._pending[rid]
+                raise ServiceError(f"The model worker is not reachable ({describe_exit(self.process)}).") from None
+        try:
+            while True:
+                kind, payload = box.get()
+                if kind == "progress":
+                    if on_progress is not None:
+                        on_progress(*payload)
+                    continue
+                if kind == "ok":
+                    return payload
+                if payload["kind"] in ("ValueError", "ModelFileError"):
+                    raise ValueError(payload["message"])
+                raise ServiceError(payload["message"])
+        finally:
+            with self._lock:
+                self._pending.pop(rid, None)
+
+    def close(self) -> None:
+        with self._lock:
+            process, self.process = self.process, None
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if process is not None:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# --- training jobs -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    problem: ProblemConfig
+    model: ModelConfig
+    train: TrainConfig
+    notes: str | None = None
+
+    def message(self, directory: Path) -> dict:
+        return {"problem": asdict(self.problem), "model": asdict(self.model), "train": asdict(self.train),
+                "directory": str(directory), "notes": self.notes}
+
+
+class JobHandle(Protocol):
+    def stop(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class JobRunner(Protocol):
+    """Runs one job somewhere and reports ("started" | "progress" | "done" | "failed", payload) to `report`,
+    from any thread, ending with exactly one "done" or "failed"."""
+
+    def start(self, spec: JobSpec, directory: Path, report: Callable[[str, dict], None]) -> JobHandle: ...
+    def prepare(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _ProcessJob:
+    def __init__(self, process: subprocess.Popen, conn: Connection):
+        self.process, self.conn = process, conn
+
+    def stop(self) -> None:
+        try:
+            self.conn.send("stop")
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+class LocalProcessRunner:
+    """Each job in a `python -m s2s.worker train` process. One spare process is kept started (TensorFlow imported,
+    Keras warmed up), so a job begins training within about a second of its start."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._spare: tuple[subprocess.Popen, Connection] | None = None
+        self._closed = False
+
+    def prepare(self) -> None:
+        """Start the spare, if there is none."""
+        with self._lock:
+            if self._spare is None and not self._closed:
+                self._spare = spawn_worker("train")
+
+    def _take_spare(self) -> tuple[subprocess.Popen, Connection]:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare[0].poll() is None:
+            return spare
+        return spawn_worker("train")
+
+    def start(self, spec: JobSpec, directory: Path, report: Callable[[str, dict], None]) -> _ProcessJob:
+        process, conn = self._take_spare()
+        job = _ProcessJob(process, conn)
+        threading.Thread(target=self._follow, args=(job, spec, directory, report), daemon=True,
+                         name=f"s2s-job-{process.pid}").start()
+        return job
+
+    @staticmethod
+    def _follow(job: _ProcessJob, spec: JobSpec, directory: Path, report) -> None:
+        ended = False
+        try:
+            kind, _ = job.conn.recv()  # "ready": the spare has finished warming up
+            job.conn.send(spec.message(directory))
+            while not ended:
+                kind, payload = job.conn.recv()
+                ended = kind in ("done", "failed")
+                report(kind, payload)
+        except (EOFError, OSError):
+            pass
+        job.process.wait()
+        job.conn.close()
+        if not ended:
+            report("failed", f"The training process (pid {job.process.pid}) ended unexpectedly: "
+                             f"{describe_exit(job.process)}. The run was lost with it.")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare[1].close()
+            spare[0].kill()
+
+
+@dataclass
+class Job:
+    """A training run as the app sees it: settings, status, the history streamed so far, the result."""
+
+    id: int
+    owner: str
+    spec: JobSpec
+    history: History
+    status: str = "queued"  # queued, starting, running, stopping, completed, target reached, stopped, failed
+    progress: dict = field(default_factory=dict)  # the latest progress payload (samples_seen, loss, eta, ...)
+    result: dict = field(default_factory=dict)    # the "done" payload: reason, accuracy, directory of the model
+    error: str | None = None
+    note: str | None = None
+    submitted: float = field(default_factory=time.time)
+    handle: JobHandle | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def directory(self) -> Path | None:
+        """The saved model of an ended run, or None (still training, failed, or stopped before its first batch)."""
+        directory = self.result.get("directory")
+        return Path(directory) if directory else None
+
+    @property
+    def label(self) -> str:
+        p, m, t = self.spec.problem, self.spec.model, self.spec.train
+        return (f"run {self.id}: {p.cardinality}/{p.n_in}→{p.n_out}, {m.units} units, "
+                f"batch {t.batch_size}, lr {t.learning_rate:g}")
+
+    @property
+    def elapsed(self) -> float:
+        return self.result.get("elapsed") or self.progress.get("elapsed") or 0.0
+
+
+class Service:
+    """The pages' one entry point: models, decoding, evaluation and training jobs."""
+
+    def __init__(self, models_root: str | Path = store.DEFAULT_ROOT, max_jobs: int | None = None,
+                 runner: JobRunner | None = None, owner_alive: Callable[[str], bool] | None = None):
+        self.models_root = Path(models_root)
+        self.max_jobs = max_jobs or default_max_jobs()
+        self.runner = runner or LocalProcessRunner()
+        self.owner_alive = owner_alive or (lambda owner: True)
+        self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
+        self._lock = threading.RLock()
+        self._jobs: dict[int, Job] = {}
+        self._ids = itertools.count(1)
+        self.inference = InferenceClient()
+        # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
+        # delay the first decode a visitor waits for.
+        threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
+
+    def _prepare_when_ready(self) -> None:
+        """Once the worker is up: load the default model (the first page decodes with it), start the spare
+        training process, then load the other saved models, so that switching models costs no load later."""
+        try:
+            self.inference.wait_ready()
+        except ServiceError:
+            return
+        entries = sorted((e for e in self.saved_models() if e.ok), key=lambda e: e.name != DEFAULT_MODEL)
+        for i, entry in enumerate(entries):
+            if i == 1:
+                self._schedule()
+            try:
+                self.warm(entry.path)
+            except (ValueError, ServiceError):
+                pass  # a broken model says so when a page asks for it
+        if len(entries) < 2:
+            self._schedule()
+
+    # --- models and inference ---
+
+    @property
+    def ready(self) -> bool:
+        return self.inference.ready
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        self.inference.wait_ready(timeout)
+
+    def saved_models(self) -> list[store.Entry]:
+        return store.list_models(self.models_root)
+
+    def saved_path(self, name: str) -> Path:
+        store.validate_name(name)
+        return self.models_root / name
+
+    def warm(self, directory: Path) -> int:
+        """Load a model in the worker (checking its weights against its card); returns its parameter count."""
+        return self.inference.call("load", ref=model_ref(directory))
+
+    def decode(self, directory: Path, source, feed: str = "argmax", forced: dict[int, int] | None = None):
+        """The full decoding trace (s2s.decode.Trace) of a source by the model in `directory`."""
+        return self.inference.call("decode", ref=model_ref(directory), source=source, feed=feed, forced=forced)
+
+    def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None):
+        """s2s.evaluate.Evaluation of n seeded random sequences; progress (done, total) after each chunk."""
+        return self.inference.call("evaluate", on_progress, ref=model_ref(directory), n=n, seed=seed)
+
+    # --- training jobs ---
+
+    def submit(self, owner: str, spec: JobSpec) -> Job:
+        """Queue a training run for `owner`; it starts as soon as a slot is free. Bad settings raise ValueError."""
+        check_fits_memory(spec.problem, spec.train)
+        with self._lock:
+            job = Job(next(self._ids), owner, spec, History(batch_size=spec.train.batch_size))
+            self._jobs[job.id] = job
+        self._schedule()
+        return job
+
+    def jobs(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.owner == owner]
+
+    def job(self, owner: str, job_id: int) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.owner != owner:
+            raise KeyError(f"No run {job_id} in this session.")
+        return job
+
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next job to start, or None if the job is not queued."""
+        with self._lock:
+            queued = [j for j in self._jobs.values() if j.status == "queued"]
+        return queued.index(job) + 1 if job in queued else None
+
+    def stop(self, owner: str, job_id: int) -> None:
+        """Stop a running job after its current batch (keeping the model), or drop a queued one."""
+        job = self.job(owner, job_id)
+        with self._lock:
+            if job.status == "queued":
+                job.status, job.note = "stopped", "Stopped before it started: nothing was trained."
+                return
+            if job.status not in ("starting", "running"):
+                return
+            job.status = "stopping"
+            handle = job.handle
+        if handle is not None:
+            handle.stop()
+
+    def kill(self, job_id: int) -> None:
+        """End a job's process at once (tests use it to check that a crash is reported)."""
+        with self._lock:
+            handle = self._jobs[job_id].handle
+        if handle is not None:
+            handle.kill()
+
+    def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False) -> Path:
+        """Publish a run's model under models_root/name with its card; ValueError for a bad name or a clash."""
+        job = self.job(owner, job_id)
+        target = self.saved_path(name)
+        if job.directory is None:
+            raise ValueError(f"Run {job_id} has no model to save ({job.status}).")
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"A model named {name!r} already exists: tick overwrite to replace it.")
+        return store.publish(job.directory, target)
+
+    def _schedule(self) -> None:
+        """Start queued jobs while slots are free; drop those whose owner has gone; keep a spare process ready."""
+        to_start = []
+        with self._lock:
+            for job in self._jobs.values():
+                if job.status == "queued" and not self.owner_alive(job.owner):
+                    job.status, job.note = "stopped", "Dropped from the queue: its browser session closed."
+            running = sum(job.status in ("starting", "running", "stopping") for job in self._jobs.values())
+            for job in self._jobs.values():
+                if running >= self.max_jobs:
+                    break
+                if job.status == "queued":
+                    job.status = "starting"
+                    running += 1
+                    to_start.append(job)
+            idle = running == 0
+        for job in to_start:
+            report = lambda kind, payload, job=job: self._on_report(job, kind, payload)  # noqa: E731
+            handle = self.runner.start(job.spec, self.runs_dir / f"run-{job.id}", report)
+            with self._lock:
+                job.handle = handle
+                stop_now = job.status == "stopping"
+            if stop_now:  # Stop was pressed while the process was being handed the job
+                handle.stop()
+        if idle and self.inference.ready:
+            # Warm the next job's process only while nothing trains: its TensorFlow import would slow a run down.
+            self.runner.prepare()
+
+    def _on_report(self, job: Job, kind: str, payload) -> None:
+        with self._lock:
+            if kind == "started":
+                if job.status == "starting":
+                    job.status = "running"
+                job.progress = {"samples_seen": 0, "total_samples": payload["total_samples"], "elapsed": 0.0}
+            elif kind == "progress":
+                job.history.extend(payload.pop("increment"))
+                job.progress = payload
+            elif kind == "done":
+                job.history.extend(payload.pop("increment"))
+                job.result = payload
+                job.status = payload["reason"]
+                if job.directory is None:
+                    job.note = "Stopped before its first batch finished: there was nothing to keep."
+            elif kind == "failed":
+                job.status, job.error = "failed", str(payload)
+        if kind in ("done", "failed"):
+            self._schedule()
+
+    def close(self) -> None:
+        with self._lock:
+            handles = [job.handle for job in self._jobs.values() if job.active and job.handle]
+        for handle in handles:
+            handle.kill()
+        self.runner.close()
+        self.inference.close()
+        shutil.rmtree(self.runs_dir, ignore_errors=True)

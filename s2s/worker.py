@@ -1,0 +1,221 @@
+"""The processes that own TensorFlow: `python -m s2s.worker inference|train FD`, started by s2s/service.py.
+
+`inference` serves every session: it loads models (safe mode, cached by folder and file stamp), decodes with
+full traces and evaluates in chunks, answering quick requests between two chunks of a long one.
+`train` is one training job: it imports TensorFlow and warms Keras up while it waits (a spare, so that a click
+on Train finds it ready), trains one run while streaming its history, saves the model, and exits so its memory
+returns to the operating system.
+
+Both talk over the socket FD with `multiprocessing.connection` messages:
+- inference: requests `(id, op, args)`; replies `(id, "progress" | "ok" | "error", payload)`.
+- train: receives one job spec dict, then at most a "stop"; sends ("ready" | "started" | "progress" | "done" |
+  "failed", payload).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from multiprocessing.connection import Connection
+
+QUICK_OPS = ("ping", "load", "decode")
+LONG_OPS = ("evaluate",)
+MAX_CACHED_MODELS = 16
+# Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
+# arrives meanwhile waits at most that long.
+EVALUATE_CHUNK = 2048
+
+
+def quiet_import_tensorflow() -> None:
+    """Import TensorFlow and Keras with file descriptor 2 hidden: their C++ libraries print start-up chatter
+    (oneDNN, CUDA probing) that TF_CPP_MIN_LOG_LEVEL does not silence. A failing import still raises."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _error_payload(error: BaseException) -> dict:
+    if isinstance(error, ValueError):  # bad input or an unusable model file: the message is for the user
+        return {"kind": type(error).__name__, "message": str(error)}
+    traceback.print_exc()
+    return {"kind": "internal", "message": f"{type(error).__name__}: {error}"}
+
+
+class InferenceWorker:
+    """Serves load / decode / evaluate requests for every session of the app."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.models: OrderedDict[tuple, object] = OrderedDict()
+        self.deferred: deque = deque()
+
+    def model(self, ref: tuple):
+        """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
+        from s2s import store
+
+        if ref in self.models:
+            self.models.move_to_end(ref)
+            return self.models[ref]
+        loaded = store.load(ref[0]).model
+        self.models[ref] = loaded
+        while len(self.models) > MAX_CACHED_MODELS:
+            self.models.popitem(last=False)
+        return loaded
+
+    def handle(self, rid: int, op: str, args: dict) -> None:
+        from s2s.decode import decode
+        from s2s.evaluate import evaluate
+
+        try:
+            if op == "ping":
+                result = os.getpid()
+            elif op == "load":
+                result = self.model(args["ref"]).count_params()
+            elif op == "decode":
+                result = decode(self.model(args["ref"]), args["source"], args.get("feed", "argmax"),
+                                args.get("forced"))
+            elif op == "evaluate":
+                def progress(done: int, total: int) -> None:
+                    self.conn.send((rid, "progress", (done, total)))
+                    self.serve_quick()
+                result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
+                                  on_progress=progress)
+            else:
+                raise ValueError(f"Unknown request {op!r}.")
+        except Exception as error:  # one failed request must not end the worker that serves everyone
+            self.conn.send((rid, "error", _error_payload(error)))
+            return
+        self.conn.send((rid, "ok", result))
+
+    def serve_quick(self) -> None:
+        """Answer the quick requests waiting now; long ones wait their turn (called between evaluation chunks)."""
+        while self.conn.poll(0):
+            rid, op, args = self.conn.recv()
+            if op in LONG_OPS:
+                self.deferred.append((rid, op, args))
+            else:
+                self.handle(rid, op, args)
+
+    def serve(self) -> None:
+        while True:
+            if self.deferred:
+                self.serve_quick()
+                self.handle(*self.deferred.popleft())
+                continue
+            try:
+                rid, op, args = self.conn.recv()
+            except EOFError:  # the app closed its end: nothing left to serve
+                return
+            if op in LONG_OPS:
+                self.deferred.append((rid, op, args))
+            else:
+                self.handle(rid, op, args)
+
+
+def _warm_up_keras() -> None:
+    """Fit a tiny model for one batch, so that a real job's first batch pays only for its own graph."""
+    from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+    from s2s.train import Trainer
+
+    import keras
+
+    Trainer(ProblemConfig(3, 2, 1), ModelConfig(4), TrainConfig(samples=8, batch_size=8, eval_size=8)).run()
+    keras.backend.clear_session()  # now, while idle: the job's Trainer clears the session again, faster
+
+
+def train_job(conn: Connection) -> None:
+    """Wait for one job spec, train it while streaming progress, save the model, then return (and exit)."""
+    _warm_up_keras()
+    conn.send(("ready", os.getpid()))
+    try:
+        spec = conn.recv()
+    except EOFError:  # the app went away before handing this spare a job
+        return
+    from s2s import store
+    from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+    from s2s.evaluate import evaluate
+    from s2s.train import Trainer
+
+    try:
+        trainer = Trainer(ProblemConfig(**spec["problem"]), ModelConfig(**spec["model"]), TrainConfig(**spec["train"]))
+    except Exception as error:
+        conn.send(("failed", _error_payload(error)["message"]))
+        return
+    conn.send(("started", {"parameters": trainer.model.count_params(), "total_samples": trainer.total_samples}))
+
+    def listen() -> None:
+        try:
+            while conn.recv() != "stop":
+                pass
+        except (EOFError, OSError):  # the app is gone: stop, since nobody will use this run
+            pass
+        trainer.stop()
+    threading.Thread(target=listen, daemon=True, name="stop-listener").start()
+
+    sent = [0, 0]  # batches and evaluations already sent
+
+    def on_progress(p) -> None:
+        history = p.history
+        increment = history.increment(*sent)
+        sent[:] = [len(history.loss), len(history.eval_exact)]
+        conn.send(("progress", {
+            "increment": increment, "samples_seen": p.samples_seen, "total_samples": p.total_samples,
+            "loss": p.loss, "token_accuracy": p.token_accuracy, "exact_accuracy": p.exact_accuracy,
+            "elapsed": p.elapsed, "samples_per_second": p.samples_per_second, "eta_seconds": p.eta_seconds,
+        }))
+
+    try:
+        result = trainer.run(on_progress, progress_every=spec.get("progress_every", 0.25))
+        tail = result.history.increment(*sent)
+        directory = None
+        evaluation = None
+        if result.history.loss:
+            started = time.perf_counter()
+            evaluation = evaluate(result.model, 1000, 7)
+            directory = spec["directory"]
+            store.save(result.model, directory, store.run_card(directory, result, evaluation, spec.get("notes")))
+            save_seconds = time.perf_counter() - started
+        else:
+            save_seconds = 0.0
+        conn.send(("done", {
+            "reason": result.reason, "elapsed": result.elapsed, "increment": tail,
+            "exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
+            "evaluation": evaluation.summary() if evaluation else None, "directory": directory,
+            "save_seconds": save_seconds,
+        }))
+    except Exception as error:
+        conn.send(("failed", _error_payload(error)["message"]))
+
+
+def main(argv: list[str]) -> int:
+    role, fd = argv[0], int(argv[1])
+    conn = Connection(fd)
+    quiet_import_tensorflow()
+    try:
+        if role == "inference":
+            conn.send(("ready", os.getpid()))
+            InferenceWorker(conn).serve()
+        elif role == "train":
+            train_job(conn)
+        else:
+            print(f"error: unknown worker role {role!r}", file=sys.stderr)
+            return 2
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass  # the app closed the connection: exit quietly
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
