@@ -126,45 +126,48 @@ def per_position_figure(per_position, height: int = 220) -> go.Figure:
     return figure
 
 
-def decode_figure(trace, expected, shown: int, context_height: int = 90, step_height: int = 150) -> go.Figure:
-    """One figure for a whole decode: the encoder's final (h, c) on top, then the softmax of each of the first
-    `shown` decoder steps (chosen token in color, green if right and red if wrong; expected token outlined).
-    One figure instead of one per step: each figure costs the browser tens of milliseconds to draw.
-    The panels are laid out by hand (plotly's make_subplots costs more than the rest of the figure)."""
+def decode_figure(trace, expected, shown: int, context_height: int = 80, row_height: int = 120) -> go.Figure:
+    """One figure for a whole decode: the encoder's final (h, c) on top; below, one row per decoder step holding
+    its softmax over all tokens as bars on a shared token axis (the first `shown` rows filled in). The chosen
+    token is green when right and red when wrong, with its probability; the expected token is outlined and
+    marked with a triangle. Rows share one pair of axes (bars lifted by `base`): one figure with few axes is
+    what a browser draws fastest (measured: 0.18 s p50 for a decode vs 0.24 s for four separate figures)."""
     probs = np.asarray(trace.probs[0], float)
     tokens = np.asarray(trace.tokens[0])
-    n_classes = probs.shape[1]
-    gap, top_margin = 40, 10
-    height = top_margin + context_height + shown * (step_height + gap) + 30
-    def band(top: float, size: float) -> list[float]:  # pixels from the top -> a paper-coordinate domain
-        return [1 - (top + size) / height, 1 - top / height]
-    context = np.stack([np.asarray(trace.context_h[0], float), np.asarray(trace.context_c[0], float)])
-    data = [dict(type="heatmap", z=context, y=["h", "c"], colorscale="RdBu", zmid=0, showscale=False,
-                 hovertemplate="%{y}[%{x}] = %{z:.3f}<extra>context</extra>")]
-    layout = dict(height=height, margin=dict(l=10, r=10, t=top_margin, b=10), showlegend=False, bargap=0.15,
-                  template="none", xaxis=dict(domain=[0, 1], showticklabels=False, ticks=""),
-                  yaxis=dict(domain=band(0, context_height - 10)), annotations=[])
+    n_out, n_classes = probs.shape
+    lift = 1.3  # a row's height in probability units: 1 for the bars, the rest for labels
     x = np.arange(n_classes)
+    data, annotations = [], []
     for t in range(shown):
-        axis = t + 2
+        base = (n_out - 1 - t) * lift
         chosen, want = int(tokens[t]), int(expected[t])
-        colors = np.full(n_classes, "#c7c7c7", dtype=object)
+        colors = np.full(n_classes, "#b0b7c3", dtype=object)
         colors[chosen] = "#2ca02c" if chosen == want else "#d62728"
-        outline = np.full(n_classes, "rgba(0,0,0,0)", dtype=object)
-        outline[want] = "#1f2937"
-        data.append(dict(type="bar", x=x, y=probs[t], xaxis=f"x{axis}", yaxis=f"y{axis}",
-                         marker=dict(color=colors, line=dict(color=outline, width=2)),
-                         hovertemplate=f"step {t + 1}, token %{{x}}: p = %{{y:.4f}}<extra></extra>"))
-        top = top_margin + context_height + t * (step_height + gap) + gap - 10
-        layout[f"xaxis{axis}"] = dict(domain=[0, 1], anchor=f"y{axis}", dtick=max(1, n_classes // 25),
-                                      range=[-0.6, n_classes - 0.4],
-                                      title=dict(text="token (0 = start)", standoff=2) if t == shown - 1 else None)
-        layout[f"yaxis{axis}"] = dict(domain=band(top, step_height - 20), anchor=f"x{axis}", range=[0, 1.15],
-                                      tickformat=".0%", nticks=3)
-        layout["annotations"].append(dict(
-            xref=f"x{axis}", yref=f"y{axis}", x=want, y=float(probs[t, want]), text=f"expected {want}",
-            showarrow=True, arrowhead=2, ay=-22, font=dict(size=11)))
-        layout["annotations"].append(dict(
-            xref="paper", yref="paper", x=0, y=band(top, step_height - 20)[1], yanchor="bottom", showarrow=False,
-            xanchor="left", text=f"<b>step {t + 1}</b>: chose {chosen} ({probs[t, chosen]:.1%})", font=dict(size=12)))
+        widths = np.zeros(n_classes)
+        widths[want] = 2.5
+        data.append(dict(type="bar", x=x, y=probs[t], base=base, marker=dict(
+            color=colors, line=dict(width=widths, color="#1f2937")),
+            hovertemplate=f"step {t + 1}, token %{{x}}: p = %{{y:.4f}}<extra></extra>"))
+        data.append(dict(type="scatter", x=[want], y=[base + probs[t, want] + 0.12], mode="markers",
+                         marker=dict(symbol="triangle-down", size=10, color="#1f2937"),
+                         hovertemplate=f"expected {want}<extra></extra>"))
+        annotations.append(dict(x=chosen, y=base + probs[t, chosen], yshift=10, showarrow=False,
+                                text=f"{chosen} ({probs[t, chosen]:.1%})", font=dict(size=11, color=colors[chosen])))
+    context = np.stack([np.asarray(trace.context_h[0], float), np.asarray(trace.context_c[0], float)])
+    data.append(dict(type="heatmap", z=context, y=["h", "c"], colorscale="RdBu", zmid=0, showscale=False,
+                     xaxis="x2", yaxis="y2", hovertemplate="%{y}[%{x}] = %{z:.3f}<extra>context</extra>"))
+    steps_height = n_out * row_height
+    height = context_height + steps_height + 50
+    split = steps_height / (steps_height + context_height)
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, template="none",
+        barmode="overlay", bargap=0.15, annotations=annotations,
+        xaxis=dict(domain=[0, 1], anchor="y", range=[-0.6, n_classes - 0.4], dtick=max(1, n_classes // 25),
+                   title=dict(text="token (0 = start)", standoff=4)),
+        yaxis=dict(domain=[0, split - 0.04], anchor="x", range=[0, n_out * lift], zeroline=False,
+                   tickvals=[(n_out - 1 - t) * lift for t in range(n_out)],
+                   ticktext=[f"step {t + 1}" for t in range(n_out)]),
+        xaxis2=dict(domain=[0, 1], anchor="y2", showticklabels=False, ticks=""),
+        yaxis2=dict(domain=[split + 0.02, 1], anchor="x2"),
+    )
     return go.Figure(data=data, layout=layout)

@@ -1,8 +1,14 @@
-"""AppTest: every page renders, and each page's main interaction works against the real models."""
+"""AppTest: every page renders, and each page's main interaction works against the real models, through the
+model service (one worker for the whole module, started by the first page run)."""
 
 import base64
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +19,31 @@ from s2s import store
 from s2s.data import parse_sequence
 from s2s.decode import decode
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PRETRAINED = ROOT / "pretrained"
+TINY_SETTINGS = {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "samples": 3000, "batch_size": 64,
+                 "learning_rate": 0.01}
 
 
-@pytest.fixture
-def models_root(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
     """A private copy of the shipped models, so a test that saves never touches pretrained/."""
-    root = tmp_path / "models"
-    for name in ("classic", "classic-tutorial"):
+    root = tmp_path_factory.mktemp("app") / "models"
+    for name in ("classic", "classic-tutorial", "wide"):
         shutil.copytree(PRETRAINED / name, root / name)
-    monkeypatch.setenv("S2S_MODELS_ROOT", str(root))
-    return root
+    before = os.environ.get("S2S_MODELS_ROOT")
+    os.environ["S2S_MODELS_ROOT"] = str(root)
+    yield root
+    if before is None:
+        del os.environ["S2S_MODELS_ROOT"]
+    else:
+        os.environ["S2S_MODELS_ROOT"] = before
+
+
+@pytest.fixture(scope="module")
+def classic(models_root):
+    return store.load(models_root / "classic").model
 
 
 def figure_of(chart) -> list[dict]:
@@ -47,23 +66,41 @@ def open_app(page=None) -> AppTest:
 def shown_prediction(at) -> list[int]:
     table = next(m.value for m in at.markdown if "**predicted**" in m.value)
     row = next(line for line in table.splitlines() if "**predicted**" in line)
-    return [int(cell.split("**")[1]) for cell in row.split("|")[2:-1]]
+    return [int(cell.split("**")[1]) for cell in row.split("|")[2:-1] if "**" in cell]
 
 
-def test_explore_steps_through_and_matches_the_library(models_root):
+def run_status(at) -> str:
+    """The shown run's status line on the Train page, e.g. '**Run 1** — running · ...'."""
+    return next(m.value for m in at.markdown if m.value.startswith("**Run "))
+
+
+def wait_until(at, condition, timeout: float = 120, what: str = "condition") -> AppTest:
+    """Rerun the page (AppTest does not fire fragment timers) until `condition(at)` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_explore_shows_the_whole_decode_then_steps_through_it(models_root, classic):
     at = open_app()
     assert at.text_input(key="explore_text").value == "13 28 18 7 9 5"
-    for _ in range(3):
+    expected = decode(classic, parse_sequence("13 28 18 7 9 5", classic.problem)).tokens[0].tolist()
+    assert shown_prediction(at) == expected == [18, 28, 13]  # a first visit shows the whole decode
+    assert any("Predicted [18, 28, 13], expected [18, 28, 13]: correct." in s.value for s in at.success)
+    at.button(key="explore_reset").click().run()
+    assert shown_prediction(at) == []
+    for step in range(1, 4):
         at.button(key="explore_step").click().run()
         assert not at.exception
-    assert at.session_state["explore_shown"] == 3
-    model = store.load(models_root / "classic").model
-    expected = decode(model, parse_sequence("13 28 18 7 9 5", model.problem)).tokens[0].tolist()
-    assert shown_prediction(at) == expected == [18, 28, 13]
+        assert shown_prediction(at) == expected[:step]
     charts = at.get("plotly_chart")
-    assert len(charts) == 4  # context + one softmax per step
-    bars = figure_of(charts[1])[0]["y"]
-    assert len(bars) == 51 and abs(sum(bars) - 1) < 1e-4
+    assert len(charts) == 1  # one figure: the context and every step's softmax
+    bars = [trace for trace in figure_of(charts[0]) if trace["type"] == "bar"]
+    assert len(bars) == 3 and all(len(b["y"]) == 51 and abs(sum(b["y"]) - 1) < 1e-4 for b in bars)
 
 
 @pytest.mark.parametrize("text", [
@@ -73,7 +110,6 @@ def test_explore_steps_through_and_matches_the_library(models_root):
 ])
 def test_explore_malformed_input_shows_a_message_and_keeps_the_last_source(models_root, text):
     at = open_app()
-    at.button(key="explore_all").click().run()
     before = shown_prediction(at)
     at.text_input(key="explore_text").input(text).run()
     assert not at.exception
@@ -81,40 +117,52 @@ def test_explore_malformed_input_shows_a_message_and_keeps_the_last_source(model
     assert shown_prediction(at) == before
 
 
-def test_explore_what_if_override_matches_the_library(models_root):
+def test_explore_what_if_override_matches_the_library(models_root, classic):
     at = open_app()
     at.selectbox(key="whatif_step").select(1).run()
     at.number_input(key="whatif_token").set_value(5).run()
     at.button(key="whatif_apply").click().run()
-    at.button(key="explore_all").click().run()
     assert not at.exception
-    model = store.load(models_root / "classic").model
-    trace = decode(model, np.array([13, 28, 18, 7, 9, 5]), forced={0: 5})
+    trace = decode(classic, np.array([13, 28, 18, 7, 9, 5]), forced={0: 5})
     assert shown_prediction(at) == trace.tokens[0].tolist()
     assert shown_prediction(at)[0] == 5
 
 
-def set_tiny_config(at):
-    for key, value in {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "samples": 3000,
-                       "batch_size": 64, "learning_rate": 0.01}.items():
+def test_explore_keeps_its_state_per_model_and_switching_never_shows_a_traceback(models_root):
+    at = open_app()
+    at.selectbox(key="explore_model").select("saved:wide").run()
+    assert len(at.text_input(key="explore_text").value.split()) == 10
+    at.number_input(key="whatif_token").set_value(80).run()  # a value only wide has
+    at.button(key="whatif_apply").click().run()
+    assert shown_prediction(at)[0] == 80
+    at.selectbox(key="explore_model").select("saved:classic").run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="explore_text").value == "13 28 18 7 9 5" and shown_prediction(at) == [18, 28, 13]
+    at.selectbox(key="explore_model").select("saved:wide").run()
+    assert not at.exception
+    assert shown_prediction(at)[0] == 80  # wide's what-if is still there
+
+
+def set_tiny_config(at, **changes):
+    for key, value in {**TINY_SETTINGS, **changes}.items():
         at.number_input(key=key).set_value(value)
     return at.run()
 
 
-def test_train_page_trains_a_tiny_model_with_a_live_chart(models_root):
+def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
     at = set_tiny_config(open_app("s2s/ui/train.py"))
     at.button(key="train_button").click().run()
     assert not at.exception
-    runs = at.session_state["runs"]
-    assert len(runs) == 1
-    run = runs[1]
-    assert run.status == "completed" and run.trainer.history.samples[-1] == 3000
+    # The script run returned while the run is still queued, starting or training: it trains in a job.
+    assert any(word in run_status(at) for word in ("queued", "starting", "running"))
+    at.toggle(key="log_loss").set_value(True).run()  # a rerun while it trains leaves it going
+    assert "Run 1" in run_status(at) and "failed" not in run_status(at)
+    wait_until(at, lambda at: "completed" in run_status(at), what="the run to complete")
     loss = next(t for t in figure_of(at.get("plotly_chart")[0]) if t["name"].endswith("loss (smoothed)"))
-    assert len(loss["y"]) > 1 and loss["y"][-1] < loss["y"][0]
+    assert len(loss["y"]) > 1 and loss["y"][-1] < loss["y"][0] and loss["x"][-1] == 3000
     # Use it, then save it under a name: it appears as a model folder with a card.
     at.button(key="use_1").click().run()
     assert at.session_state["active_model"] == "run:1"
-    # A name that exists is refused unless overwrite is ticked: the shipped model stays as it was.
     before = (models_root / "classic" / "model.keras").read_bytes()
     at.text_input(key="save_name_1").input("classic")
     at.button[[b.label for b in at.button].index("Save")].click().run()
@@ -127,7 +175,28 @@ def test_train_page_trains_a_tiny_model_with_a_live_chart(models_root):
     at.text_input(key="save_name_1").input("tiny-from-app")
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert not at.exception
-    assert store.load(models_root / "tiny-from-app").card["training"]["samples"] == 3000
+    card = store.load(models_root / "tiny-from-app").card
+    assert card["training"]["samples"] == 3000
+    # The card's commands name the folder the model was saved to, wherever the models live.
+    assert f"--out {models_root / 'tiny-from-app'}" in card["reproduce"]
+    assert f"--model {models_root / 'tiny-from-app'}" in card["evaluation"]["command"]
+    # The run's model decodes on Explore.
+    at.switch_page("s2s/ui/explore.py").run()
+    assert not at.exception and at.selectbox(key="explore_model").value == "run:1"
+    assert len(shown_prediction(at)) == 2
+
+
+def test_stop_keeps_the_model_and_another_session_sees_nothing_of_the_run(models_root):
+    at = set_tiny_config(open_app("s2s/ui/train.py"), samples=5_000_000, batch_size=16)
+    at.button(key="train_button").click().run()
+    wait_until(at, lambda at: "samples/s" in " ".join(p.proto.text for p in at.get("progress")),
+               what="the first batches")
+    other = open_app("s2s/ui/train.py")
+    assert not any(m.value.startswith("**Run ") for m in other.markdown)  # a second visitor sees no run
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("stop_"))).click().run()
+    wait_until(at, lambda at: "stopped" in run_status(at), 60, "the run to stop")
+    assert any("the model trained so far is kept" in c.value for c in at.caption)
+    assert any(b.label == "Use this model" for b in at.button)
 
 
 def test_train_page_refuses_an_impossible_config(models_root):
@@ -136,7 +205,7 @@ def test_train_page_refuses_an_impossible_config(models_root):
     at.number_input(key="n_out").set_value(5).run()
     assert any("cannot be larger than n_in" in e.value for e in at.error)
     assert at.button(key="train_button").disabled
-    assert not at.session_state["runs"] if "runs" in at.session_state else True
+    assert not any(m.value.startswith("**Run ") for m in at.markdown)
 
 
 def test_evaluate_page_shows_accuracy(models_root):
@@ -166,16 +235,53 @@ def test_choosing_a_model_makes_it_active_everywhere(models_root):
     # A failing example opens on the Explore page, decoded by the same model.
     first_failure = next(b for b in at.button if b.key and b.key.startswith("open_"))
     index = int(first_failure.key.split("_")[1])
+    source = at.session_state["evaluate"].evaluation.source[index].tolist()
     first_failure.click().run()
     assert not at.exception
     assert at.selectbox(key="explore_model").value == "saved:classic-tutorial"
-    source = at.text_input(key="explore_text").value
-    assert len(source.split()) == 6 and index >= 0
+    assert at.text_input(key="explore_text").value == " ".join(map(str, source))
 
 
 def test_models_page_lists_models_and_broken_folders(models_root):
-    (models_root / "junk").mkdir()
-    (models_root / "junk" / "card.json").write_text("not json")
-    at = open_app("s2s/ui/models.py")
-    assert any(s.value == "classic" for s in at.subheader)
-    assert any("junk" in e.value and "not valid JSON" in e.value for e in at.error)
+    junk, damaged = models_root / "junk", models_root / "damaged"
+    junk.mkdir()
+    (junk / "card.json").write_text("not json")
+    shutil.copytree(models_root / "classic", damaged)
+    (damaged / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    try:
+        at = open_app("s2s/ui/models.py")
+        assert any(s.value == "classic" for s in at.subheader)
+        assert any("junk" in e.value and "not valid JSON" in e.value for e in at.error)
+        assert any("damaged" in e.value and "model.keras" in e.value for e in at.error)
+    finally:
+        shutil.rmtree(junk)
+        shutil.rmtree(damaged)
+
+
+NO_TENSORFLOW = textwrap.dedent("""
+    import sys
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+    assert not at.exception, at.exception
+    at.text_input(key="explore_text").input("1 2 3 4 5 6").run()
+    assert any("Predicted" in s.value for s in list(at.success) + list(at.error)), "no decode shown"
+    for page in ("s2s/ui/train.py", "s2s/ui/evaluate.py", "s2s/ui/models.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    at.switch_page("s2s/ui/evaluate.py").run()
+    at.number_input(key="evaluate_n").set_value(100)
+    at.button(key="evaluate_button").click().run()
+    assert any(m.label == "Exact-sequence accuracy" for m in at.metric), "no evaluation shown"
+    print(sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras")))
+""")
+
+
+def test_the_app_process_never_imports_tensorflow(models_root, tmp_path):
+    """Every page, and a decode on Explore, in a fresh process: TensorFlow stays in the workers."""
+    script = tmp_path / "no_tensorflow.py"
+    script.write_text(NO_TENSORFLOW)
+    result = subprocess.run([sys.executable, str(script), APP], capture_output=True, text=True, timeout=300,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout[-2000:]

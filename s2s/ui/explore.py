@@ -61,7 +61,8 @@ def view_for(choice: state.ModelChoice) -> View:
     view = ui.views.get(choice.key)
     if view is None:
         fits = problem.n_in == 6 and problem.cardinality >= 28
-        view = ui.views[choice.key] = View(TUTORIAL_EXAMPLE if fits else random_text(problem))
+        # A first look shows the whole decode; Reset, Step and Play replay it one step at a time.
+        view = ui.views[choice.key] = View(TUTORIAL_EXAMPLE if fits else random_text(problem), shown=problem.n_out)
     request = state.take_explore_request(choice.key)
     if request is not None:
         view.text = " ".join(str(v) for v in request)
@@ -137,18 +138,20 @@ def step_line(trace, expected, t: int) -> str:
 
 
 def decoder_ui(key: str, trace, expected: list[int]) -> None:
-    """Stepping controls, the output row, one figure (context and every shown step's softmax), the verdict."""
+    """Stepping controls, the output row and each shown step beside one figure (context and every step's
+    softmax), and the verdict. A fragment: a step redraws only this."""
     view, n_out = page_state().views[key], len(expected)
+
+    def show(steps: int, playing: bool = False) -> None:  # button callbacks: they run before the buttons draw
+        view.shown, view.playing = steps, playing
+
     cols = st.columns([1, 1, 1, 1, 2.5], vertical_alignment="bottom")
-    if cols[0].button("Step", key="explore_step", icon=":material/skip_next:", disabled=view.shown >= n_out):
-        view.shown, view.playing = view.shown + 1, False
-    if cols[1].button("Play", key="explore_play", icon=":material/play_arrow:"):
-        view.shown, view.playing = 1, True
+    cols[0].button("Step", key="explore_step", icon=":material/skip_next:", disabled=view.shown >= n_out,
+                   on_click=lambda: show(view.shown + 1))
+    if cols[1].button("Play", key="explore_play", icon=":material/play_arrow:", on_click=show, args=(1, True)):
         st.rerun()  # the whole page, so that this fragment runs again with Play's timer
-    if cols[2].button("Reset", key="explore_reset", icon=":material/replay:"):
-        view.shown, view.playing = 0, False
-    if cols[3].button("Show all", key="explore_all", icon=":material/done_all:"):
-        view.shown, view.playing = n_out, False
+    cols[2].button("Reset", key="explore_reset", icon=":material/replay:", on_click=show, args=(0,))
+    cols[3].button("Show all", key="explore_all", icon=":material/done_all:", on_click=show, args=(n_out,))
     cols[4].slider("Play speed (s per step)", 0.1, 2.0, 0.6, 0.1, key="explore_speed")
     if view.playing and not view.fresh:  # a tick of Play's timer
         view.shown = min(view.shown + 1, n_out)
@@ -156,25 +159,30 @@ def decoder_ui(key: str, trace, expected: list[int]) -> None:
     if view.playing and view.shown >= n_out:
         view.playing = False
         st.rerun()  # stop the timer
-    st.markdown(output_row(trace, expected, view.shown))
-    for t in range(view.shown):
-        st.markdown(step_line(trace, expected, t))
-    st.plotly_chart(charts.decode_figure(trace, expected, view.shown), key="decode_chart")
-    if view.shown == n_out:
-        right = trace.tokens[0].tolist() == expected
-        (st.success if right else st.error)(
-            f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
-    elif view.shown == 0:
-        st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
+    text, figure = st.columns([1, 1.5])
+    with text:
+        st.markdown(output_row(trace, expected, view.shown))
+        if view.shown == n_out:
+            right = trace.tokens[0].tolist() == expected
+            (st.success if right else st.error)(
+                f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
+        elif view.shown == 0:
+            st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
+        for t in range(view.shown):
+            st.markdown(step_line(trace, expected, t))
+    figure.plotly_chart(charts.decode_figure(trace, expected, view.shown), key="decode_chart",
+                        config={"displayModeBar": False})
 
 
 st.title("Explore")
 st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
-choice = state.model_picker("explore_model")
+model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
+with model_col:
+    choice = state.model_picker("explore_model")
 problem = choice.problem
 view = view_for(choice)
-feed = st.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, horizontal=True, key="explore_feed")
-st.caption(FEED_NOTES[feed])
+feed = feed_col.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, key="explore_feed",
+                      help="\n\n".join(f"**{FEEDS[k].split(':')[0]}.** {FEED_NOTES[k]}" for k in FEEDS))
 source = input_ui(view, problem)
 if source is None:
     st.stop()
@@ -198,9 +206,8 @@ if view.signature != signature:
 if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
-st.markdown("**Encoder** reads " + " ".join(f"`{v}`" for v in source) +
-            f" and hands the decoder its final state (h, c), {choice.config.units} values each (top of the figure); "
-            "each decoder step below it shows its softmax over all tokens.")
+st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
+           f"{choice.config.units} values each: the strip on top of the figure. {FEED_NOTES[feed]}")
 view.fresh = True
 st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
     choice.key, trace, expected)

@@ -4,6 +4,7 @@ browser session's identity, the models a page can use and the active one, and th
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +23,8 @@ def models_root() -> Path:
     return Path(os.environ.get("S2S_MODELS_ROOT", store.DEFAULT_ROOT))
 
 
-def _session_alive(session: str) -> bool:
+def _session_alive(owner: str) -> bool:
+    session = owner.rpartition("/")[0]
     return not Runtime.exists() or Runtime.instance().is_active_session(session)
 
 
@@ -46,9 +48,12 @@ def require_worker() -> Service:
 
 
 def session_id() -> str:
-    """This browser tab's session: it owns its training runs."""
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx else "local"
+    """This browser tab's identity as an owner of training runs: Streamlit's session id (the service asks the
+    runtime whether it is still connected) plus a token of its own (AppTest gives every session the same id)."""
+    if "owner" not in st.session_state:
+        ctx = get_script_run_ctx()
+        st.session_state["owner"] = f"{ctx.session_id if ctx else 'local'}/{uuid.uuid4().hex}"
+    return st.session_state["owner"]
 
 
 def my_jobs() -> list[Job]:

@@ -1,0 +1,625 @@
+"""What a user of Seq2Seq Studio feels, measured in a real browser (Playwright driving Debian's Chromium).
+
+Every figure is timed from the user's action (Enter, a click, launching the server) to the moment the result is
+in the page's DOM, with the server, its worker processes and Chromium all sharing this machine's cores, as on a
+laptop. The figures, each checked against its goal:
+
+  explore_enter           type a source + Enter on Explore -> its verdict and a redrawn figure (20 sources,
+                          after 2 warm-ups); p50 <= 0.3 s, p95 <= 0.5 s. Also split at the last websocket frame
+                          received before the result showed: "server" before it, "browser" after it.
+  startup                 `streamlit run app.py` launched -> Explore shows the verdict of 13 28 18 7 9 5
+                          (a fresh server per try); p50 <= 6 s.
+  train_first_point       warm app, Train with default settings -> first point on the live loss chart; p50 <= 3 s.
+  throughput_ratio        samples/s of a default run in the app (browser watching the live chart) vs
+                          `python -m s2s train`, alternating; best app / best CLI >= 0.85.
+  second_session_explore  explore_enter in a second browser session while the first trains a 1,000,000-sample
+                          run; p95 <= 0.5 s.
+  ui_rss_ratio            the server's VmRSS after the 10th small run of a session / after its 1st; <= 1.3.
+
+Run from the repository root (a few minutes with --quick, which does fewer tries of the slow figures):
+
+    python bench/browser.py [--quick] [--json OUT.json] [--only NAME,...]
+
+Saved models go to a temporary copy of pretrained/ (S2S_MODELS_ROOT), never to the repository. The script stops
+every server, worker process and browser it started, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 1000}
+
+HEALTH_TIMEOUT = 90        # s for a fresh server to answer its health check
+PAGE_TIMEOUT = 120         # s for anything on a page (the first decode waits for TensorFlow in the worker)
+RUN_TIMEOUT = 900          # s for a training run (app or CLI) to finish
+SERVER_WARM = 25           # s after a server's start: its spare training process has imported TensorFlow
+SPARE_WARMUP = 15          # s after a run ends: the next spare training process is warm
+EDIT_PAUSE = 0.8           # s after editing a sidebar number: the rerun it triggers finishes
+
+TUTORIAL_SOURCE = [13, 28, 18, 7, 9, 5]
+SMALL_RUN = [("Value range 1..N", 9), ("Source length", 4), ("Target length", 2), ("LSTM units", 16),
+             ("Training samples", 3000), ("Batch size", 64)]
+LONG_RUN = [("Training samples", 1_000_000)]
+CLI_RATE = re.compile(r"^Stopped: .* \(([\d,]+) samples/s\)$", re.MULTILINE)
+
+# Installed in every page: small probes that the waits below poll (by animation frame where latency matters).
+PAGE_PROBES = r"""
+window.__bench = {
+  // Remember every Plotly figure's current data, so that a redraw (Plotly.react makes new _fullData) shows.
+  mark() { for (const p of document.querySelectorAll('.js-plotly-plot')) p.__benchSeen = p._fullData; },
+  // Most points of a trace whose name matches `pattern`, among figures (redrawn since mark() if freshOnly);
+  // -1 when no such trace.
+  points(pattern, freshOnly) {
+    const re = new RegExp(pattern);
+    let best = -1;
+    for (const p of document.querySelectorAll('.js-plotly-plot')) {
+      if (!p._fullData || (freshOnly && p._fullData === p.__benchSeen)) continue;
+      for (const t of p._fullData) if (re.test(t.name || '')) best = Math.max(best, (t.x || []).length);
+    }
+    return best;
+  },
+  hasText(pattern) { return new RegExp(pattern).test(document.body.textContent); },
+  // Every "Run N — status" the Train page shows, as [N, status] pairs.
+  runs() {
+    const main = document.querySelector('[data-testid="stMain"]') || document.body;
+    return [...main.textContent.matchAll(/Run (\d+) — ([a-z]+(?: reached)?)/g)].map(m => [Number(m[1]), m[2]]);
+  },
+};
+"""
+LOSS_TRACE = r"loss \(smoothed\)$"
+
+
+# --- results -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Goal:
+    stat: str        # a key of Result.summary
+    op: str          # "<=" or ">="
+    limit: float
+
+    def met(self, summary: dict) -> bool:
+        value = summary[self.stat]
+        return value <= self.limit if self.op == "<=" else value >= self.limit
+
+    def __str__(self) -> str:
+        return f"{self.stat} {'≤' if self.op == '<=' else '≥'} {self.limit:g}"
+
+
+GOALS = {
+    "explore_enter": [Goal("p50", "<=", 0.3), Goal("p95", "<=", 0.5)],
+    "startup": [Goal("p50", "<=", 6.0)],
+    "train_first_point": [Goal("p50", "<=", 3.0)],
+    "throughput_ratio": [Goal("ratio", ">=", 0.85)],
+    "second_session_explore": [Goal("p95", "<=", 0.5)],
+    "ui_rss_ratio": [Goal("ratio", "<=", 1.3)],
+}
+
+
+@dataclass
+class Result:
+    name: str
+    summary: dict = field(default_factory=dict)   # the figures the goals read (seconds, samples/s, MiB, ratios)
+    details: dict = field(default_factory=dict)   # every try, for the JSON file
+    error: str | None = None
+
+    @property
+    def goals(self) -> list[Goal]:
+        return GOALS[self.name]
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.error else all(goal.met(self.summary) for goal in self.goals)
+
+
+def latency_summary(seconds: list[float]) -> dict:
+    values = np.asarray(seconds, float)
+    return {"n": len(values), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
+            "min": float(values.min()), "max": float(values.max())}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the app's server ----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of the processes in session `sid` (the server and every worker it started, even orphaned ones)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session ...
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+class App:
+    """One `streamlit run app.py` on a free loopback port, in a session of its own so that its workers can be
+    found and ended with it."""
+
+    def __init__(self, workdir: Path, models: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = workdir / f"streamlit-{self.port}.log"
+        env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir)}
+        self.started = time.perf_counter()
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                 "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def wait_healthy(self) -> float:
+        """Poll the health endpoint until it answers "ok"; returns the seconds since launch."""
+        deadline = self.started + HEALTH_TIMEOUT
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.process.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "_stcore/health", timeout=2) as answer:
+                    if answer.read() == b"ok":
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"streamlit did not answer its health check within {HEALTH_TIMEOUT} s")
+
+    def wait_warm(self) -> None:
+        time.sleep(max(0.0, self.started + SERVER_WARM - time.perf_counter()))
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Terminate the server, give its workers a moment to follow, then kill whatever of its session is left."""
+        sid = self.process.pid
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        deadline = time.perf_counter() + 5
+        while session_processes(sid) and time.perf_counter() < deadline:
+            time.sleep(0.2)
+        for pid in session_processes(sid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# --- pages ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tab:
+    """A page in a browser context of its own (= a Streamlit session of its own), with the arrival times
+    of the websocket frames it received."""
+
+    context: BrowserContext
+    page: Page
+    frames: list[float] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def open_tab(browser: Browser, url: str) -> Tab:
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(PAGE_PROBES)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    tab = Tab(context, context.new_page())
+    tab.page.on("websocket", lambda ws: ws.on("framereceived", lambda _: tab.frames.append(time.perf_counter())))
+    tab.page.goto(url)
+    return tab
+
+
+def wait_js(page: Page, predicate: str, arg=None, fast: bool = True, timeout: float = PAGE_TIMEOUT):
+    """Wait until a JS predicate is truthy: every animation frame when `fast` (latencies), else every 200 ms."""
+    handle = page.wait_for_function(predicate, arg=arg, polling="raf" if fast else 200, timeout=timeout * 1000)
+    return handle.json_value()
+
+
+# --- Explore -------------------------------------------------------------------------------------------------
+
+
+def expected_of(source: list[int]) -> list[int]:
+    return [source[2], source[1], source[0]]
+
+
+def verdict_pattern(source: list[int]) -> str:
+    """The verdict of `source` (whatever the prediction): 'Predicted [..], expected [x, y, z]: correct|wrong.'"""
+    return re.escape(f"expected {expected_of(source)}:") + r" (correct|wrong)\."
+
+
+def random_sources(count: int, seed: int) -> list[list[int]]:
+    """Seeded sources of 6 values in 1..50; consecutive ones (and the tutorial's) differ in their verdict."""
+    rng, sources = random.Random(seed), [TUTORIAL_SOURCE]
+    while len(sources) <= count:
+        source = [rng.randint(1, 50) for _ in range(6)]
+        if expected_of(source) != expected_of(sources[-1]):
+            sources.append(source)
+    return sources[1:]
+
+
+def wait_explore_ready(tab: Tab) -> None:
+    wait_js(tab.page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE), fast=False)
+
+
+def enter_source(tab: Tab, source: list[int]) -> tuple[float, float | None]:
+    """Type a source, press Enter; seconds until its verdict and a redrawn figure are in the page, and the
+    seconds until the last websocket frame received before then (None if none came)."""
+    box = tab.page.get_by_label("Source: 6 values from 1 to 50")
+    box.fill(" ".join(map(str, source)))
+    tab.page.evaluate("() => __bench.mark()")
+    start = time.perf_counter()
+    box.press("Enter")
+    wait_js(tab.page, "(p) => __bench.hasText(p) && __bench.points('', true) >= 0", verdict_pattern(source))
+    end = time.perf_counter()
+    frames = [t for t in tab.frames if start <= t <= end]
+    return end - start, (frames[-1] - start if frames else None)
+
+
+def time_explore(tab: Tab, count: int = 20, warmups: int = 2, seed: int = 1) -> Result:
+    """`count` timed sources (after `warmups` untimed ones) on an Explore tab."""
+    wait_explore_ready(tab)
+    totals, server = [], []
+    for i, source in enumerate(random_sources(warmups + count, seed)):
+        total, last_frame = enter_source(tab, source)
+        if i >= warmups:
+            totals.append(total)
+            server.append(last_frame)
+    summary = latency_summary(totals)
+    split = [(s, t - s) for s, t in zip(server, totals) if s is not None]
+    if split:
+        summary["server_p50"] = float(np.percentile([s for s, _ in split], 50))
+        summary["browser_p50"] = float(np.percentile([b for _, b in split], 50))
+    return Result("", summary, {"seconds": totals, "last_frame_seconds": server})
+
+
+# --- Train ---------------------------------------------------------------------------------------------------
+
+
+def set_number(page: Page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    time.sleep(EDIT_PAUSE)
+
+
+def open_train(browser: Browser, app: App, settings: list[tuple[str, int]] = ()) -> Tab:
+    tab = open_tab(browser, app.url + "train")
+    tab.page.get_by_role("button", name="Train", exact=True).wait_for()
+    for label, value in settings:
+        set_number(tab.page, label, value)
+    return tab
+
+
+def newest_run(page: Page) -> int:
+    return max((n for n, _ in page.evaluate("() => __bench.runs()")), default=0)
+
+
+def start_run(page: Page) -> tuple[int, float]:
+    """Click Train; returns the new run's number and the click's time (perf_counter)."""
+    before = newest_run(page)
+    page.evaluate("() => __bench.mark()")
+    clicked = time.perf_counter()
+    page.get_by_role("button", name="Train", exact=True).click()
+    run = wait_js(page, "(before) => Math.max(0, ...__bench.runs().map(r => r[0])) > before "
+                        "&& Math.max(...__bench.runs().map(r => r[0]))", before)
+    return run, clicked
+
+
+def wait_first_point(page: Page) -> float:
+    """Wait for a loss chart drawn since the click with at least one point; returns perf_counter then."""
+    wait_js(page, "(p) => __bench.points(p, true) >= 1", LOSS_TRACE, timeout=RUN_TIMEOUT)
+    return time.perf_counter()
+
+
+def wait_run_ended(page: Page, run: int) -> str:
+    return wait_js(page, """(run) => { const ended = ['completed', 'stopped', 'failed', 'interrupted'];
+                              const hit = __bench.runs().find(([n, s]) => n === run && ended.includes(s));
+                              return hit ? hit[1] : false; }""", run, fast=False, timeout=RUN_TIMEOUT)
+
+
+def stop_run(page: Page, run: int) -> str:
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+    return wait_run_ended(page, run)
+
+
+def completed_rate(page: Page) -> float:
+    """The "Samples/s" metric of the run summary shown after a run completes."""
+    metric = page.get_by_test_id("stMetric").filter(has_text=re.compile("Samples/s"))
+    return float(metric.get_by_test_id("stMetricValue").inner_text().replace(",", ""))
+
+
+def run_to_end(page: Page) -> int:
+    run, _ = start_run(page)
+    status = wait_run_ended(page, run)
+    if status != "completed":
+        raise RuntimeError(f"run {run} ended {status}, not completed")
+    return run
+
+
+def cli_rate(out: Path) -> float:
+    """samples/s of `python -m s2s train` with its default settings."""
+    done = subprocess.run([sys.executable, "-m", "s2s", "train", "--out", str(out)], cwd=ROOT, text=True,
+                          capture_output=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    match = CLI_RATE.search(done.stdout)
+    if done.returncode or not match:
+        raise RuntimeError(f"CLI train failed ({done.returncode}): {done.stderr[-800:]}")
+    return float(match.group(1).replace(",", ""))
+
+
+# --- the bench: one browser, servers on demand ---------------------------------------------------------------
+
+
+class Bench:
+    """The browser, a temporary copy of the models, and servers: one shared warm server for the figures that
+    can share it, fresh ones for those that measure a server from its start."""
+
+    def __init__(self, browser: Browser, workdir: Path, quick: bool):
+        self.browser, self.workdir, self.quick = browser, workdir, quick
+        self.models = workdir / "models"
+        shutil.copytree(ROOT / "pretrained", self.models)
+        self._shared: App | None = None
+
+    def tries(self, full: int, quick: int = 1) -> int:
+        return quick if self.quick else full
+
+    def shared_app(self) -> App:
+        if self._shared is None:
+            self._shared = App(self.workdir, self.models)
+            self._shared.wait_healthy()
+        return self._shared
+
+    def close_shared(self) -> None:
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+
+    @contextmanager
+    def fresh_app(self) -> Iterator[App]:
+        """A server of its own, nothing else running: the shared one is stopped first."""
+        self.close_shared()
+        app = App(self.workdir, self.models)
+        try:
+            yield app
+        finally:
+            app.stop()
+
+    @contextmanager
+    def explore_tab(self) -> Iterator[Tab]:
+        tab = open_tab(self.browser, self.shared_app().url)
+        try:
+            yield tab
+        finally:
+            tab.close()
+
+    @contextmanager
+    def train_tab(self, settings: list[tuple[str, int]] = ()) -> Iterator[Tab]:
+        tab = open_train(self.browser, self.shared_app(), settings)
+        try:
+            yield tab
+        finally:
+            tab.close()
+
+
+# --- the figures ---------------------------------------------------------------------------------------------
+
+
+def explore_enter(bench: Bench) -> Result:
+    with bench.explore_tab() as tab:
+        return time_explore(tab)
+
+
+def startup(bench: Bench) -> Result:
+    seconds, health = [], []
+    for _ in range(bench.tries(3)):
+        context = bench.browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(PAGE_PROBES)
+        try:
+            with bench.fresh_app() as app:
+                health.append(app.wait_healthy())
+                page = context.new_page()
+                page.goto(app.url)
+                wait_js(page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE))
+                seconds.append(time.perf_counter() - app.started)
+        finally:
+            context.close()
+    return Result("", latency_summary(seconds), {"seconds": seconds, "health_seconds": health})
+
+
+def train_first_point(bench: Bench) -> Result:
+    bench.shared_app().wait_warm()
+    seconds = []
+    with bench.train_tab() as tab:
+        for i in range(bench.tries(3)):
+            if i:
+                time.sleep(SPARE_WARMUP)
+            run, clicked = start_run(tab.page)
+            seconds.append(wait_first_point(tab.page) - clicked)
+            stop_run(tab.page, run)
+    time.sleep(SPARE_WARMUP)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
+def throughput_ratio(bench: Bench) -> Result:
+    bench.shared_app().wait_warm()
+    app_rates, cli_rates = [], []
+    with bench.train_tab() as tab:
+        for i in range(bench.tries(2)):
+            run_to_end(tab.page)
+            app_rates.append(completed_rate(tab.page))
+            time.sleep(SPARE_WARMUP)  # the next spare's TensorFlow import would slow the CLI down
+            cli_rates.append(cli_rate(bench.workdir / f"cli-run-{i}"))
+    summary = {"app_best": max(app_rates), "cli_best": max(cli_rates), "ratio": max(app_rates) / max(cli_rates)}
+    return Result("", summary, {"app_samples_per_s": app_rates, "cli_samples_per_s": cli_rates})
+
+
+def second_session_explore(bench: Bench) -> Result:
+    bench.shared_app().wait_warm()
+    with bench.train_tab(LONG_RUN) as trainer:
+        run, _ = start_run(trainer.page)
+        wait_first_point(trainer.page)
+        try:
+            with bench.explore_tab() as explorer:
+                result = time_explore(explorer, seed=2)
+        finally:
+            result_status = stop_run(trainer.page, run)
+    result.details["training_run"] = result_status
+    time.sleep(SPARE_WARMUP)
+    return result
+
+
+def ui_rss_ratio(bench: Bench) -> Result:
+    runs = bench.tries(10, 3)
+    rss = {}
+    with bench.fresh_app() as app:
+        app.wait_healthy()
+        tab = open_train(bench.browser, app, SMALL_RUN)
+        try:
+            for i in range(1, runs + 1):
+                run_to_end(tab.page)
+                if i in (1, runs):
+                    time.sleep(1)
+                    rss[i] = app.rss_mib()
+        finally:
+            tab.close()
+    summary = {"rss_run1_mib": rss[1], f"rss_run{runs}_mib": rss[runs], "ratio": rss[runs] / rss[1]}
+    return Result("", summary, {"runs": runs})
+
+
+FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
+    startup, explore_enter, train_first_point, throughput_ratio, second_session_explore, ui_rss_ratio)}
+
+
+# --- running and reporting -----------------------------------------------------------------------------------
+
+
+def measure(bench: Bench, name: str) -> Result:
+    log(f"{name}: measuring")
+    try:
+        result = FIGURES[name](bench)
+        result.name = name
+    except Exception as error:  # one broken figure must not cost the others
+        result = Result(name, error=f"{type(error).__name__}: {error}")
+        if bench._shared is not None:
+            result.error += f"\n  server log: {bench._shared.log_tail(5)}"
+    log(f"{name}: {'error' if result.error else 'done'}")
+    return result
+
+
+def format_summary(summary: dict) -> str:
+    def shown(key: str, value: float) -> str:
+        if key == "n":
+            return f"{value:g}"
+        if key == "ratio":
+            return f"{value:.2f}"
+        if key.endswith("_mib"):
+            return f"{value:,.0f} MiB"
+        if key.endswith("_best"):
+            return f"{value:,.0f} samples/s"
+        return f"{value:.3f} s"
+    return " · ".join(f"{key} {shown(key, value)}" for key, value in summary.items() if key not in ("min", "max"))
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [("figure", "result", "goal", "")]
+    for r in results:
+        goal = ", ".join(map(str, r.goals))
+        verdict = "error" if r.error else ("met" if r.met else "NOT MET")
+        rows.append((r.name, r.error.splitlines()[0] if r.error else format_summary(r.summary), goal, verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * width for width in widths))
+    for r in results:
+        if r.error and "\n" in r.error:
+            print(f"\n{r.name}: {r.error}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tries of the slow figures")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--only", help=f"comma-separated figures, of: {', '.join(FIGURES)}")
+    args = parser.parse_args()
+    args.names = list(FIGURES) if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in args.names if n not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(FIGURES)}")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="s2s-browser-bench-"))
+    results = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            bench = Bench(browser, workdir, args.quick)
+            try:
+                # In FIGURES' order, so that the figures sharing the warm server run together.
+                results = [measure(bench, name) for name in FIGURES if name in args.names]
+            finally:
+                bench.close_shared()
+                browser.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(r), "goals": [str(g) for g in r.goals], "met": r.met}
+                                         for r in results], indent=2))
+    return 0 if all(r.error is None for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

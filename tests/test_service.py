@@ -1,0 +1,198 @@
+"""The model service against its real workers: decodes equal the in-process library's, jobs train, stream, stop,
+crash and queue as documented, and owners see only their own jobs."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from s2s import store
+from s2s.config import ModelConfig, TrainConfig
+from s2s.decode import decode
+from s2s.evaluate import evaluate
+from s2s.service import JobSpec, Service, ServiceError
+from tests.conftest import TINY_PROBLEM
+
+TINY_JOB = JobSpec(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=6000, batch_size=64, learning_rate=0.01,
+                                                             eval_every=2000, schedule="constant", seed=5))
+LONG_JOB = JobSpec(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=5_000_000, batch_size=16, seed=5))
+GONE = set()
+
+
+def wait_for(condition, timeout: float = 120, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def service(tiny_saved):
+    svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE)
+    svc.wait_ready()
+    yield svc
+    svc.close()
+
+
+def test_decode_from_the_worker_equals_the_library(service, tiny_saved, tiny_model):
+    sources = np.array([[1, 2, 3, 4], [9, 8, 7, 6], [5, 5, 1, 9]])
+    for feed, forced in [("argmax", None), ("softmax", None), ("argmax", {0: 7})]:
+        remote = service.decode(tiny_saved, sources, feed, forced)
+        local = decode(tiny_model, sources, feed, forced)
+        np.testing.assert_array_equal(remote.tokens, local.tokens)
+        for name in ("probs", "inputs", "context_h", "context_c", "states_h", "states_c"):
+            np.testing.assert_allclose(getattr(remote, name), getattr(local, name), atol=1e-6)
+        assert remote.forced == local.forced and remote.feed == feed
+
+
+def test_evaluate_from_the_worker_equals_the_library_and_reports_progress(service, tiny_saved, tiny_model):
+    steps = []
+    remote = service.evaluate(tiny_saved, 5000, 11, on_progress=lambda done, total: steps.append((done, total)))
+    local = evaluate(tiny_model, 5000, 11)
+    np.testing.assert_array_equal(remote.predicted, local.predicted)
+    assert remote.exact == local.exact
+    assert steps[-1] == (5000, 5000) and len(steps) >= 2  # chunked: a decode can be answered between chunks
+
+
+def test_a_decode_is_answered_while_a_long_evaluation_runs(service, tiny_saved):
+    started, finished = threading.Event(), {}
+
+    def long_evaluation():
+        service.evaluate(tiny_saved, 400_000, 1, on_progress=lambda done, total: started.set())
+        finished["evaluation"] = time.monotonic()
+    worker = threading.Thread(target=long_evaluation)
+    worker.start()
+    assert started.wait(60), "the evaluation never reported progress"
+    service.decode(tiny_saved, [1, 2, 3, 4])
+    finished["decode"] = time.monotonic()
+    worker.join()
+    assert finished["decode"] < finished["evaluation"], "the decode waited for the whole evaluation"
+
+
+def test_bad_requests_raise_value_errors_and_the_worker_serves_on(service, tiny_saved, tmp_path):
+    with pytest.raises(ValueError, match="1..9"):
+        service.decode(tiny_saved, [1, 2, 3, 99])
+    with pytest.raises(ValueError, match="override"):
+        service.decode(tiny_saved, [1, 2, 3, 4], forced={0: 80})
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / store.CARD_FILE).write_text((tiny_saved / store.CARD_FILE).read_text())
+    (broken / store.MODEL_FILE).write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a Keras model file"):
+        service.decode(broken, [1, 2, 3, 4])
+    assert service.decode(tiny_saved, [1, 2, 3, 4]).tokens.shape == (1, 2)
+
+
+def test_a_killed_inference_worker_is_reported_and_replaced(service, tiny_saved):
+    old = service.inference.process.pid
+    service.inference.process.kill()
+    wait_for(lambda: service.inference.error is not None, 30, "the death to be noticed")
+    assert "killed by signal 9" in service.inference.error
+    trace = service.decode(tiny_saved, [1, 2, 3, 4])  # a fresh worker answers
+    assert trace.tokens.shape == (1, 2) and service.inference.process.pid != old
+
+
+def test_a_job_trains_streams_its_history_and_leaves_a_usable_model(service):
+    job = service.submit("alice", TINY_JOB)
+    wait_for(lambda: not job.active, what="the job to finish")
+    assert job.status == "completed", job.error
+    assert job.history.samples[-1] == 6000 and len(job.history.loss) == 6000 // 64 + 1
+    assert job.history.eval_samples[-1] == 6000
+    card = store.read_card(job.directory)
+    assert card["training"]["samples"] == 6000 and card["stopped"] == "completed"
+    assert card["history"]["eval_exact"] == job.history.eval_exact  # what was streamed is what was saved
+    assert f"--out {job.directory}" in card["reproduce"]
+    trace = service.decode(job.directory, [1, 2, 3, 4])
+    assert trace.probs.shape == (1, 2, 10)
+
+
+def test_stop_keeps_the_partial_model(service):
+    job = service.submit("alice", LONG_JOB)
+    wait_for(lambda: len(job.history.loss) > 5, what="the first batches")
+    service.stop("alice", job.id)
+    assert job.status == "stopping"
+    wait_for(lambda: not job.active, 30, "the job to stop")
+    assert job.status == "stopped"
+    seen = job.history.samples[-1]
+    assert 0 < seen < 5_000_000
+    assert store.load(job.directory).card["history"]["samples"][-1] == seen
+    assert service.decode(job.directory, [4, 3, 2, 1]).tokens.shape == (1, 2)
+
+
+def test_a_killed_job_is_reported_as_failed_and_the_service_serves_on(service, tiny_saved):
+    job = service.submit("alice", LONG_JOB)
+    wait_for(lambda: job.history.loss, what="the first batch")
+    service.kill(job.id)
+    wait_for(lambda: not job.active, 30, "the death to be noticed")
+    assert job.status == "failed" and "killed by signal 9" in job.error and job.directory is None
+    assert service.decode(tiny_saved, [1, 2, 3, 4]).tokens.shape == (1, 2)
+    follow_up = service.submit("alice", TINY_JOB)  # the slot is free again
+    wait_for(lambda: not follow_up.active, what="the next job")
+    assert follow_up.status == "completed"
+
+
+def test_jobs_queue_owners_see_only_their_own_and_a_closed_sessions_queue_is_dropped(service):
+    running = service.submit("alice", LONG_JOB)
+    queued = service.submit("bob", TINY_JOB)
+    dropped = service.submit("carol", TINY_JOB)
+    assert queued.status == "queued" and service.queue_position(queued) == 1
+    assert service.queue_position(dropped) == 2
+    assert [j.id for j in service.jobs("bob")] == [queued.id]
+    assert all(j.owner == "alice" for j in service.jobs("alice"))
+    with pytest.raises(KeyError):
+        service.job("bob", running.id)
+    with pytest.raises(KeyError):
+        service.stop("bob", running.id)  # bob cannot stop alice's run
+    GONE.add("carol")  # carol closes her tab while her run waits
+    wait_for(lambda: running.history.loss, what="alice's first batch")
+    service.stop("alice", running.id)
+    wait_for(lambda: not queued.active, what="bob's run")
+    assert queued.status == "completed"
+    assert dropped.status == "stopped" and "session closed" in dropped.note
+    assert dropped.history.loss == []
+
+
+def test_save_run_publishes_a_model_with_its_own_commands(service, tmp_path):
+    job = next(j for j in service.jobs("alice") if j.status == "completed")
+    with pytest.raises(ValueError, match="Invalid model name"):
+        service.save_run("alice", job.id, "../escape")
+    target = service.save_run("alice", job.id, "saved-run")
+    card = store.load(target).card
+    assert target == service.models_root / "saved-run"
+    assert f"--out {target}" in card["reproduce"] and f"--model {target}" in card["evaluation"]["command"]
+    with pytest.raises(FileExistsError):
+        service.save_run("alice", job.id, "saved-run")
+    with pytest.raises(KeyError):
+        service.save_run("bob", job.id, "stolen")
+
+
+def test_stop_before_the_start_drops_a_queued_job(service):
+    blocker = service.submit("alice", LONG_JOB)
+    waiting = service.submit("alice", TINY_JOB)
+    service.stop("alice", waiting.id)
+    assert waiting.status == "stopped" and not waiting.active
+    service.stop("alice", blocker.id)
+    wait_for(lambda: not blocker.active, 60, "the blocker to stop")
+
+
+def test_a_worker_that_cannot_start_is_reported(monkeypatch, tmp_path):
+    import s2s.service as service_module
+
+    monkeypatch.setattr(service_module, "spawn_worker", lambda role: _broken_worker())
+    client = service_module.InferenceClient()
+    with pytest.raises(ServiceError, match="exited with code 3"):
+        client.call("ping")
+    client.close()
+
+
+def _broken_worker():
+    import socket
+    import subprocess
+    import sys
+    from multiprocessing.connection import Connection
+
+    parent, child = socket.socketpair()
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    child.close()
+    return process, Connection(parent.detach())
