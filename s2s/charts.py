@@ -126,11 +126,11 @@ def per_position_figure(per_position, height: int = 220) -> go.Figure:
     return figure
 
 
-def decode_figure(trace, expected, shown: int, context_height: int = 80, row_height: int = 120) -> go.Figure:
+def decode_figure(trace, expected, shown: int, context_height: int = 70, row_height: int = 110) -> go.Figure:
     """One figure for a whole decode: the encoder's final (h, c) on top; below, one row per decoder step holding
     its softmax over all tokens as bars on a shared token axis (the first `shown` rows filled in). The chosen
     token is green when right and red when wrong, with its probability; the expected token is outlined and
-    marked with a triangle. Rows share one pair of axes (bars lifted by `base`): one figure with few axes is
+    marked with an arrow when it was not chosen. Rows share one pair of axes (bars lifted by `base`): one figure with few axes is
     what a browser draws fastest (measured: 0.18 s p50 for a decode vs 0.24 s for four separate figures)."""
     probs = np.asarray(trace.probs[0], float)
     tokens = np.asarray(trace.tokens[0])
@@ -148,11 +148,11 @@ def decode_figure(trace, expected, shown: int, context_height: int = 80, row_hei
         data.append(dict(type="bar", x=x, y=probs[t], base=base, marker=dict(
             color=colors, line=dict(width=widths, color="#1f2937")),
             hovertemplate=f"step {t + 1}, token %{{x}}: p = %{{y:.4f}}<extra></extra>"))
-        data.append(dict(type="scatter", x=[want], y=[base + probs[t, want] + 0.12], mode="markers",
-                         marker=dict(symbol="triangle-down", size=10, color="#1f2937"),
-                         hovertemplate=f"expected {want}<extra></extra>"))
         annotations.append(dict(x=chosen, y=base + probs[t, chosen], yshift=10, showarrow=False,
                                 text=f"{chosen} ({probs[t, chosen]:.1%})", font=dict(size=11, color=colors[chosen])))
+        if chosen != want:  # right: the outlined green bar says it all; wrong: point at what was expected
+            annotations.append(dict(x=want, y=base + probs[t, want], ax=0, ay=-24, arrowhead=2, arrowsize=0.8,
+                                    text=f"expected {want}", font=dict(size=11, color="#1f2937")))
     context = np.stack([np.asarray(trace.context_h[0], float), np.asarray(trace.context_c[0], float)])
     data.append(dict(type="heatmap", z=context, y=["h", "c"], colorscale="RdBu", zmid=0, showscale=False,
                      xaxis="x2", yaxis="y2", hovertemplate="%{y}[%{x}] = %{z:.3f}<extra>context</extra>"))

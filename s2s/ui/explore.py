@@ -207,7 +207,7 @@ if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
 st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
-           f"{choice.config.units} values each: the strip on top of the figure. {FEED_NOTES[feed]}")
+           f"{choice.config.units} values each: the strip on top of the figure. Below it, each decoder step's softmax.")
 view.fresh = True
 st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
     choice.key, trace, expected)

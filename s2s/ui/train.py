@@ -119,8 +119,9 @@ def stop_run(job_id: int) -> None:
 def status_text(job: Job) -> str:
     if job.status == "queued":
         position = state.service().queue_position(job)
-        return (f"**Queued**, position {position} — {state.service().max_jobs} run(s) train at once on this "
-                "server; it starts by itself.")
+        slots = state.service().max_jobs
+        at_once = "one run trains at a time" if slots == 1 else f"{slots} runs train at once"
+        return f"**Queued**, position {position}: {at_once} on this server, and this one starts by itself."
     if job.status == "starting":
         return "**Starting** the training process…"
     p = job.progress
@@ -147,7 +148,8 @@ def live_ui(job_id: int, log_loss: bool) -> None:
         seen, total = p.get("samples_seen", 0), p.get("total_samples", job.spec.train.samples * job.spec.train.epochs)
         eta = "" if p.get("eta_seconds") is None else f" · ETA {p['eta_seconds']:,.0f} s"
         rate = f" · {p['samples_per_second']:,.0f} samples/s" if p.get("samples_per_second") else ""
-        st.progress(min(seen / total, 1.0), text=f"{seen:,} / {total:,} samples{rate}{eta}")
+        if job.status in ("running", "stopping"):
+            st.progress(min(seen / total, 1.0), text=f"{seen:,} / {total:,} samples{rate}{eta}")
         st.markdown(status_text(job))
     if job.history.loss:
         st.plotly_chart(charts.training_figure([(job.label, job.history.downsampled())], log_loss),

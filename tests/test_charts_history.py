@@ -1,0 +1,69 @@
+"""Pure pieces the UI process relies on: the decode figure, history increments across processes, and the card
+commands of a published model. None of them needs TensorFlow."""
+
+import json
+
+import numpy as np
+import pytest
+
+from s2s import charts, store
+from s2s.data import target_of
+from s2s.decode import decode
+from s2s.history import History
+
+
+def test_decode_figure_draws_each_shown_step_with_its_choice(tiny_model):
+    source = np.array([[3, 1, 4, 1]])
+    trace = decode(tiny_model, source, forced={0: 9})  # step 1 forced to a wrong token
+    expected = target_of(tiny_model.problem, source)[0].tolist()
+    figure = charts.decode_figure(trace, expected, shown=2)
+    bars = [t for t in figure.data if t.type == "bar"]
+    assert len(bars) == 2 and [t.type for t in figure.data].count("heatmap") == 1
+    for step, bar in enumerate(bars):
+        np.testing.assert_allclose(bar.y, trace.probs[0, step])
+        chosen = int(trace.tokens[0, step])
+        assert bar.marker.color[chosen] == ("#2ca02c" if chosen == expected[step] else "#d62728")
+        assert bar.marker.line.width[expected[step]] > 0  # the expected token is outlined
+    assert bars[0].marker.color[9] == "#d62728"
+    assert any(a.text == f"expected {expected[0]}" for a in figure.layout.annotations)
+    # The rows sit on one shared axis, lifted apart; fewer shown steps leave the later rows empty.
+    assert bars[0].base > bars[1].base
+    assert len([t for t in charts.decode_figure(trace, expected, shown=0).data if t.type == "bar"]) == 0
+
+
+def test_history_increments_rebuild_the_same_history():
+    source = History(batch_size=4)
+    copy = History(batch_size=4)
+    sent = (0, 0)
+    for batch in range(1, 26):
+        source.samples.append(4 * batch)
+        source.loss.append(1 / batch)
+        source.token_accuracy.append(batch / 25)
+        source.seconds.append(0.1 * batch)
+        if batch % 10 == 0:
+            source.eval_samples.append(4 * batch)
+            source.eval_exact.append(batch / 30)
+            source.eval_token.append(batch / 28)
+        if batch % 7 == 0 or batch == 25:
+            copy.extend(json.loads(json.dumps(source.increment(*sent))))
+            sent = (len(source.loss), len(source.eval_exact))
+    assert copy == source
+    assert copy.downsampled(10) == source.downsampled(10)
+
+
+def test_downsampled_cuts_every_list_at_the_same_batch():
+    history = History(batch_size=1, samples=[1, 2, 3], loss=[0.5, 0.4], token_accuracy=[0.1, 0.2, 0.3],
+                      seconds=[0.1, 0.2, 0.3])  # as seen mid-extend by another thread: loss is extended last
+    out = history.downsampled()
+    assert len(out["samples"]) == len(out["loss"]) == len(out["token_accuracy"]) == len(out["seconds"]) == 2
+
+
+def test_publish_copies_a_model_with_commands_naming_its_new_folder(tiny_saved, tmp_path):
+    target = store.publish(tiny_saved, tmp_path / "elsewhere" / "copied")
+    card = store.load(target).card
+    assert card["name"] == "copied"
+    assert card["reproduce"].endswith(f"--out {target}")
+    assert (target / store.MODEL_FILE).read_bytes() == (tiny_saved / store.MODEL_FILE).read_bytes()
+    with pytest.raises(ValueError, match="Invalid model name"):
+        store.publish(tiny_saved, tmp_path / "bad name")
+    assert store.command_path(store.DEFAULT_ROOT / "classic") == "pretrained/classic"
