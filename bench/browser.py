@@ -55,7 +55,7 @@ VIEWPORT = {"width": 1400, "height": 1000}
 HEALTH_TIMEOUT = 90        # s for a fresh server to answer its health check
 PAGE_TIMEOUT = 120         # s for anything on a page (the first decode waits for TensorFlow in the worker)
 RUN_TIMEOUT = 900          # s for a training run (app or CLI) to finish
-SERVER_WARM = 25           # s after a server's start: its spare training process has imported TensorFlow
+SERVER_WARM = 25           # s after a server's first visit: its spare training process has imported TensorFlow
 SPARE_WARMUP = 15          # s after a run ends: the next spare training process is warm
 EDIT_PAUSE = 0.8           # s after editing a sidebar number: the rerun it triggers finishes
 
@@ -155,32 +155,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def proc_session(pid: str) -> int | None:
+    """The session id of a process (from /proc/PID/stat), None for a zombie or a process gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session ...
+    return None if fields[0] == "Z" else int(fields[3])
+
+
 def session_processes(sid: int) -> list[int]:
     """Pids of the processes in session `sid` (the server and every worker it started, even orphaned ones)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp session ...
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and proc_session(entry.name) == sid]
 
 
 def foreign_app_processes() -> list[str]:
-    """Command lines of app servers, workers or CLI runs that this script did not start: they share the cores
-    and skew every figure."""
+    """Command lines of app servers, workers, CLI runs or tests that this script did not start: they share the
+    cores and skew every figure."""
     found = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or proc_session(entry.name) in App.sessions:
+            continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        if entry.name.isdigit() and re.search(r"streamlit run|-m s2s(\.worker)? |pytest", command):
+        if re.search(r"streamlit run|-m s2s(\.worker)? |pytest", command):
             found.append(f"{entry.name}: {command[:120]}")
     return found
 
@@ -189,18 +191,22 @@ class App:
     """One `streamlit run app.py` on a free loopback port, in a session of its own so that its workers can be
     found and ended with it."""
 
+    sessions: set[int] = set()  # of every server this script started (each one's pid)
+
     def __init__(self, workdir: Path, models: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = workdir / f"streamlit-{self.port}.log"
         env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir)}
         self.started = time.perf_counter()
+        self.visited: float | None = None  # when a page first opened (and so started the model service)
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                  "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        App.sessions.add(self.process.pid)
 
     def wait_healthy(self) -> float:
         """Poll the health endpoint until it answers "ok"; returns the seconds since launch."""
@@ -218,7 +224,8 @@ class App:
         raise TimeoutError(f"streamlit did not answer its health check within {HEALTH_TIMEOUT} s")
 
     def wait_warm(self) -> None:
-        time.sleep(max(0.0, self.started + SERVER_WARM - time.perf_counter()))
+        """Sleep until SERVER_WARM s after the first page visit started the model service."""
+        time.sleep(max(0.0, (self.visited or self.started) + SERVER_WARM - time.perf_counter()))
 
     def rss_mib(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -261,6 +268,12 @@ class Tab:
 
     def close(self) -> None:
         self.context.close()
+
+    def __enter__(self) -> Tab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_tab(browser: Browser, url: str) -> Tab:
@@ -428,9 +441,14 @@ class Bench:
         return quick if self.quick else full
 
     def shared_app(self) -> App:
+        """The shared server, started on first use and visited once: the model service (its inference worker,
+        then its spare training process) starts with the first page a session opens, not with the server."""
         if self._shared is None:
             self._shared = App(self.workdir, self.models)
             self._shared.wait_healthy()
+            self._shared.visited = time.perf_counter()
+            with open_tab(self.browser, self._shared.url) as visit:
+                wait_explore_ready(visit)
         return self._shared
 
     def close_shared(self) -> None:
@@ -448,21 +466,11 @@ class Bench:
         finally:
             app.stop()
 
-    @contextmanager
-    def explore_tab(self) -> Iterator[Tab]:
-        tab = open_tab(self.browser, self.shared_app().url)
-        try:
-            yield tab
-        finally:
-            tab.close()
+    def explore_tab(self) -> Tab:
+        return open_tab(self.browser, self.shared_app().url)
 
-    @contextmanager
-    def train_tab(self, settings: list[tuple[str, int]] = ()) -> Iterator[Tab]:
-        tab = open_train(self.browser, self.shared_app(), settings)
-        try:
-            yield tab
-        finally:
-            tab.close()
+    def train_tab(self, settings: list[tuple[str, int]] = ()) -> Tab:
+        return open_train(self.browser, self.shared_app(), settings)
 
 
 # --- the figures ---------------------------------------------------------------------------------------------
@@ -476,17 +484,11 @@ def explore_enter(bench: Bench) -> Result:
 def startup(bench: Bench) -> Result:
     seconds, health = [], []
     for _ in range(bench.tries(3)):
-        context = bench.browser.new_context(viewport=VIEWPORT)
-        context.add_init_script(PAGE_PROBES)
-        try:
-            with bench.fresh_app() as app:
-                health.append(app.wait_healthy())
-                page = context.new_page()
-                page.goto(app.url)
-                wait_js(page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE))
+        with bench.fresh_app() as app:
+            health.append(app.wait_healthy())
+            with open_tab(bench.browser, app.url) as tab:
+                wait_js(tab.page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE))
                 seconds.append(time.perf_counter() - app.started)
-        finally:
-            context.close()
     return Result("", latency_summary(seconds), {"seconds": seconds, "health_seconds": health})
 
 
@@ -537,15 +539,12 @@ def ui_rss_ratio(bench: Bench) -> Result:
     rss = {}
     with bench.fresh_app() as app:
         app.wait_healthy()
-        tab = open_train(bench.browser, app, SMALL_RUN)
-        try:
+        with open_train(bench.browser, app, SMALL_RUN) as tab:
             for i in range(1, runs + 1):
                 run_to_end(tab.page)
                 if i in (1, runs):
-                    time.sleep(1)
+                    time.sleep(1)  # let the rerun that shows the run's summary finish
                     rss[i] = app.rss_mib()
-        finally:
-            tab.close()
     summary = {"rss_run1_mib": rss[1], f"rss_run{runs}_mib": rss[runs], "ratio": rss[runs] / rss[1]}
     return Result("", summary, {"runs": runs})
 
@@ -559,9 +558,13 @@ FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
 
 def measure(bench: Bench, name: str) -> Result:
     log(f"{name}: measuring")
+    competing = set(foreign_app_processes())
     try:
         result = FIGURES[name](bench)
         result.name = name
+        competing |= set(foreign_app_processes())
+        if competing:
+            result.details["competing_processes"] = sorted(competing)
     except Exception as error:  # one broken figure must not cost the others
         result = Result(name, error=f"{type(error).__name__}: {error}")
         if bench._shared is not None:
@@ -589,12 +592,15 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         goal = ", ".join(map(str, r.goals))
         verdict = "error" if r.error else ("met" if r.met else "NOT MET")
+        verdict += " (*)" if r.details.get("competing_processes") else ""
         rows.append((r.name, r.error.splitlines()[0] if r.error else format_summary(r.summary), goal, verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         if i == 0:
             print("  ".join("-" * width for width in widths))
+    if any(r.details.get("competing_processes") for r in results):
+        print("(*) other app servers, workers, CLI runs or pytest ran during this figure: it is skewed.")
     for r in results:
         if r.error and "\n" in r.error:
             print(f"\n{r.name}: {r.error}")

@@ -93,6 +93,14 @@ def test_explore_decodes_all_steps(app_url, page):
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1")
     time.sleep(1)
     page.screenshot(path=ARTIFACTS / "explore.png")
+    # Play animates on a timer: the steps appear one by one, then the verdict.
+    page.get_by_role("button", name="Reset").click()
+    page.get_by_text("Press Step to run the decoder's first step").wait_for()
+    page.get_by_role("button", name="Play").click()
+    page.get_by_text("chose 18").wait_for()
+    assert page.get_by_text("chose 13").count() == 0  # step 3 has not been played yet
+    page.get_by_text("Predicted [18, 28, 13], expected [18, 28, 13]: correct.").wait_for()
+    assert page.get_by_text("chose 13").count() == 1
 
 
 def test_explore_what_if_then_switching_models_shows_no_traceback(app_url, page):
