@@ -9,7 +9,9 @@ laptop. The figures, each checked against its goal:
                           received before the result showed: "server" before it, "browser" after it.
   startup                 `streamlit run app.py` launched -> Explore shows the verdict of 13 28 18 7 9 5
                           (a fresh server per try); p50 <= 6 s.
-  train_first_point       warm app, Train with default settings -> first point on the live loss chart; p50 <= 3 s.
+  train_first_point       warm app (25 s after its first visit started the model service, so its spare
+                          training process is ready), Train with default settings -> first point on the
+                          live loss chart; p50 <= 3 s.
   throughput_ratio        samples/s of a default run in the app (browser watching the live chart) vs
                           `python -m s2s train`, alternating; best app / best CLI >= 0.85.
   second_session_explore  explore_enter in a second browser session while the first trains a 1,000,000-sample
@@ -21,7 +23,8 @@ Run from the repository root (a few minutes with --quick, which does fewer tries
     python bench/browser.py [--quick] [--json OUT.json] [--only NAME,...]
 
 Saved models go to a temporary copy of pretrained/ (S2S_MODELS_ROOT), never to the repository. The script stops
-every server, worker process and browser it started, whatever happens.
+every server, worker process and browser it started, whatever happens. Other app servers, workers, CLI runs
+or pytest on the machine skew the figures: the script names them and marks the figures they overlapped (*).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ another engine (e.g. Ray, for a classroom that outgrows one machine) can run job
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import queue
@@ -336,9 +337,16 @@ class Service:
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self.inference = InferenceClient()
+        atexit.register(self.close)  # a server that exits takes its training processes and run folders along
         # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
         # delay the first decode a visitor waits for.
         threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
+
+    def _warm_quietly(self, directory: Path) -> None:
+        try:
+            self.warm(directory)
+        except (ValueError, ServiceError):
+            pass  # a model that cannot be loaded says so when a page asks for it
 
     def _prepare_when_ready(self) -> None:
         """Once the worker is up: load the default model (the first page decodes with it), start the spare
@@ -351,10 +359,7 @@ class Service:
         for i, entry in enumerate(entries):
             if i == 1:
                 self._schedule()
-            try:
-                self.warm(entry.path)
-            except (ValueError, ServiceError):
-                pass  # a broken model says so when a page asks for it
+            self._warm_quietly(entry.path)
         if len(entries) < 2:
             self._schedule()
 
@@ -488,12 +493,15 @@ class Service:
                 job.status = payload["reason"]
                 if job.directory is None:
                     job.note = "Stopped before its first batch finished: there was nothing to keep."
+                else:  # load it in the inference worker now, so the first page that uses it finds it ready
+                    threading.Thread(target=self._warm_quietly, args=(job.directory,), daemon=True).start()
             elif kind == "failed":
                 job.status, job.error = "failed", str(payload)
         if kind in ("done", "failed"):
             self._schedule()
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         with self._lock:
             handles = [job.handle for job in self._jobs.values() if job.active and job.handle]
         for handle in handles:
