@@ -513,7 +513,7 @@ def throughput_ratio(bench: Bench) -> Result:
     bench.shared_app().wait_warm()
     app_rates, cli_rates = [], []
     with bench.train_tab() as tab:
-        for i in range(bench.tries(2)):
+        for i in range(bench.tries(3)):
             run_to_end(tab.page)
             app_rates.append(completed_rate(tab.page))
             time.sleep(SPARE_WARMUP)  # the next spare's TensorFlow import would slow the CLI down

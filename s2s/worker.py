@@ -28,6 +28,7 @@ MAX_CACHED_MODELS = 16
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
+TRAIN_NICENESS = 10
 
 
 def quiet_import_tensorflow() -> None:
@@ -202,6 +203,10 @@ def train_job(conn: Connection) -> None:
 def main(argv: list[str]) -> int:
     role, fd = argv[0], int(argv[1])
     conn = Connection(fd)
+    if role == "train":
+        # Training takes every core it is given; at a lower priority it still gets all the idle time, while a
+        # visitor's click (the web server, the inference worker, the browser) is served first.
+        os.nice(TRAIN_NICENESS)
     quiet_import_tensorflow()
     try:
         if role == "inference":

@@ -3,6 +3,7 @@ fragment, so clicks, toggles and page switches leave it training. Stop keeps the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,15 +17,30 @@ from s2s.ui import state
 
 DEFAULTS, PROBLEM, MODEL = TrainConfig(), ProblemConfig(), ModelConfig()
 CLASSIC = PRESETS["classic"]
-REFRESH_SECONDS = 0.5  # how often the live view redraws while a run of this session is active
+# While a run of this session is active the live view reruns every REFRESH_SECONDS (progress, figures), and
+# redraws its chart every CHART_SECONDS: a new chart costs the browser ~150 ms of CPU, a resent identical one
+# almost nothing, and on 2 cores that CPU comes out of the training run's (bench/browser.py, throughput_ratio).
+REFRESH_SECONDS = 1.0
+CHART_SECONDS = 2.0
 
 
 @dataclass
 class TrainView:
-    """The Train page's state: which run it shows, and whether that run was still active at the last look."""
+    """The Train page's state: which run it shows, whether that run was still active at the last look, and the
+    live chart last drawn (run id, log scale, when, figure)."""
 
     shown: int | None = None
     watching: bool = False
+    live_chart: tuple = ()
+
+    def chart_of(self, job: Job, log_loss: bool):
+        """The run's training figure, rebuilt at most every CHART_SECONDS while the run trains."""
+        now = time.monotonic()
+        if (not job.active or self.live_chart[:2] != (job.id, log_loss)
+                or now - self.live_chart[2] >= CHART_SECONDS):
+            figure = charts.training_figure([(job.label, job.history.downsampled())], log_loss)
+            self.live_chart = (job.id, log_loss, now, figure)
+        return self.live_chart[3]
 
 
 def page_state() -> TrainView:
@@ -152,8 +168,7 @@ def live_ui(job_id: int, log_loss: bool) -> None:
             st.progress(min(seen / total, 1.0), text=f"{seen:,} / {total:,} samples{rate}{eta}")
         st.markdown(status_text(job))
     if job.history.loss:
-        st.plotly_chart(charts.training_figure([(job.label, job.history.downsampled())], log_loss),
-                        key="live_chart")
+        st.plotly_chart(view.chart_of(job, log_loss), key="live_chart")
     elif not job.active:
         (st.error if job.status == "failed" else st.info)(job.error or job.note or f"Run {job.id}: {job.status}.")
 
