@@ -232,7 +232,7 @@ class _ProcessJob:
 
 class LocalProcessRunner:
     """Each job in a `python -m s2s.worker train` process. One spare process is kept started (TensorFlow imported,
-    Keras warmed up), so a job begins training within about a second of its start."""
+    the default run built and primed), so a job begins training at once."""
 
     def __init__(self):
         self._lock = threading.Lock()

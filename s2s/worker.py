@@ -2,9 +2,9 @@
 
 `inference` serves every session: it loads models (safe mode, cached by folder and file stamp), decodes with
 full traces and evaluates in chunks, answering quick requests between two chunks of a long one.
-`train` is one training job: it imports TensorFlow and warms Keras up while it waits (a spare, so that a click
-on Train finds it ready), trains one run while streaming its history, saves the model, and exits so its memory
-returns to the operating system.
+`train` is one training job: while it waits (a spare, so that a click on Train finds it ready) it imports
+TensorFlow and builds and primes the run with the default settings; it trains one run while streaming its
+history, saves the model, and exits so its memory returns to the operating system.
 
 Both talk over the socket FD with `multiprocessing.connection` messages:
 - inference: requests `(id, op, args)`; replies `(id, "progress" | "ok" | "error", payload)`.
@@ -125,32 +125,25 @@ class InferenceWorker:
                 self.handle(rid, op, args)
 
 
-def _warm_up_keras() -> None:
-    """Fit a tiny model for one batch, so that a real job's first batch pays only for its own graph."""
-    from s2s.config import ModelConfig, ProblemConfig, TrainConfig
-    from s2s.train import Trainer
-
-    import keras
-
-    Trainer(ProblemConfig(3, 2, 1), ModelConfig(4), TrainConfig(samples=8, batch_size=8, eval_size=8)).run()
-    keras.backend.clear_session()  # now, while idle: the job's Trainer clears the session again, faster
-
-
 def train_job(conn: Connection) -> None:
-    """Wait for one job spec, train it while streaming progress, save the model, then return (and exit)."""
-    _warm_up_keras()
-    conn.send(("ready", os.getpid()))
-    try:
-        spec = conn.recv()
-    except EOFError:  # the app went away before handing this spare a job
-        return
+    """Wait for one job spec, train it while streaming progress, save the model, then return (and exit).
+    While it waits, the run with the default settings is built and primed: the likeliest job starts at once."""
     from s2s import store
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
     from s2s.evaluate import evaluate
     from s2s.train import Trainer
 
+    default = (ProblemConfig(), ModelConfig(), TrainConfig())
+    primed = Trainer(*default)
+    primed.prime()
+    conn.send(("ready", os.getpid()))
     try:
-        trainer = Trainer(ProblemConfig(**spec["problem"]), ModelConfig(**spec["model"]), TrainConfig(**spec["train"]))
+        spec = conn.recv()
+    except EOFError:  # the app went away before handing this spare a job
+        return
+    try:
+        settings = (ProblemConfig(**spec["problem"]), ModelConfig(**spec["model"]), TrainConfig(**spec["train"]))
+        trainer = primed if settings == default else Trainer(*settings)
     except Exception as error:
         conn.send(("failed", _error_payload(error)["message"]))
         return

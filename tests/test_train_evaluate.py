@@ -26,6 +26,20 @@ def test_same_seed_gives_the_same_history():
     assert first.eval_exact == second.eval_exact
 
 
+def test_a_primed_trainer_trains_bit_for_bit_like_a_fresh_one():
+    """Priming (the model service's spare traces the default run ahead) must not change the run."""
+    config = TrainConfig(samples=1530, batch_size=50, learning_rate=0.01, seed=4, eval_every=500)  # a partial batch
+    primed = Trainer(TINY_PROBLEM, TINY_MODEL, config)
+    primed.prime()
+    primed_result = primed.run()
+    primed_weights = [w.copy() for w in primed_result.model.training.get_weights()]
+    fresh = train(TINY_PROBLEM, TINY_MODEL, config)
+    assert primed_result.history.loss == fresh.history.loss
+    assert primed_result.history.eval_exact == fresh.history.eval_exact
+    for a, b in zip(primed_weights, fresh.model.training.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_stop_request_ends_training_within_one_batch():
     trainer = Trainer(TINY_PROBLEM, TINY_MODEL, TrainConfig(samples=50_000, batch_size=32, seed=1))
     stop_at = {}

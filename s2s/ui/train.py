@@ -22,6 +22,7 @@ CLASSIC = PRESETS["classic"]
 # almost nothing, and on 2 cores that CPU comes out of the training run's (bench/browser.py, throughput_ratio).
 REFRESH_SECONDS = 1.0
 CHART_SECONDS = 2.0
+FIRST_POINT_REFRESH_SECONDS = 0.2  # until a starting run's first batch is on the chart
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TrainView:
 
     shown: int | None = None
     watching: bool = False
+    awaiting_first_point: bool = False
     live_chart: tuple = ()
 
     def chart_of(self, job: Job, log_loss: bool):
@@ -155,6 +157,8 @@ def live_ui(job_id: int, log_loss: bool) -> None:
     if view.watching and not job.active:
         view.watching = False
         st.rerun()  # the run just ended: redraw the whole page (summary, model lists, Train button)
+    if view.awaiting_first_point and job.history.loss:
+        st.rerun()  # the first batch is in: go on at the calmer pace
     head, button = st.columns([5, 1], vertical_alignment="center")
     head.markdown(f"**Run {job.id}** — {job.status}" + (f" · {job.label.split(': ', 1)[1]}"))
     if job.active:
@@ -265,8 +269,10 @@ if view.shown is None:
 else:
     shown = by_id[view.shown]
     view.watching = shown.active
+    view.awaiting_first_point = shown.status in ("starting", "running") and not shown.history.loss
     others_ui(jobs, shown.id)
-    st.fragment(live_ui, run_every=REFRESH_SECONDS if shown.active else None)(shown.id, log_loss)
+    refresh = FIRST_POINT_REFRESH_SECONDS if view.awaiting_first_point else REFRESH_SECONDS
+    st.fragment(live_ui, run_every=refresh if shown.active else None)(shown.id, log_loss)
     if not shown.active:
         summary_ui(shown)
 compare_ui(jobs, log_loss)
