@@ -385,7 +385,11 @@ class Service:
 
     def decode(self, directory: Path, source, feed: str = "argmax", forced: dict[int, int] | None = None):
         """The full decoding trace (s2s.decode.Trace) of a source by the model in `directory`."""
-        return self.inference.call("decode", ref=model_ref(directory), source=source, feed=feed, forced=forced)
+        return self.decode_variants(directory, source, [(feed, forced)])[0]
+
+    def decode_variants(self, directory: Path, source, variants: list[tuple[str, dict[int, int] | None]]) -> list:
+        """Traces of one source under several (feed, forced) settings, in one request to the worker."""
+        return self.inference.call("decode", ref=model_ref(directory), source=source, variants=list(variants))
 
     def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None):
         """s2s.evaluate.Evaluation of n seeded random sequences; progress (done, total) after each chunk."""

@@ -84,9 +84,9 @@ class InferenceWorker:
                 result = os.getpid()
             elif op == "load":
                 result = self.model(args["ref"]).count_params()
-            elif op == "decode":
-                result = decode(self.model(args["ref"]), args["source"], args.get("feed", "argmax"),
-                                args.get("forced"))
+            elif op == "decode":  # one source, decoded once per (feed, forced) variant
+                model = self.model(args["ref"])
+                result = [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
             elif op == "evaluate":
                 def progress(done: int, total: int) -> None:
                     self.conn.send((rid, "progress", (done, total)))

@@ -196,3 +196,13 @@ def _broken_worker():
     process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     child.close()
     return process, Connection(parent.detach())
+
+
+def test_decode_variants_are_the_single_decodes(service, tiny_saved):
+    variants = [("argmax", {1: 3}), ("softmax", None), ("argmax", None)]
+    together = service.decode_variants(tiny_saved, [2, 4, 6, 8], variants)
+    for trace, (feed, forced) in zip(together, variants):
+        alone = service.decode(tiny_saved, [2, 4, 6, 8], feed, forced)
+        np.testing.assert_array_equal(trace.tokens, alone.tokens)
+        np.testing.assert_array_equal(trace.probs, alone.probs)
+        assert trace.feed == feed and trace.forced == (forced or {})

@@ -190,9 +190,9 @@ forced = what_if_ui(view, problem)
 
 svc = state.require_worker()
 try:
-    trace = svc.decode(choice.directory, source, feed, forced)
-    other = svc.decode(choice.directory, source, "softmax" if feed == "argmax" else "argmax")
-    free = svc.decode(choice.directory, source, feed) if forced else trace
+    # The view, the other feedback loop, and (with a what-if) this loop left free: one request to the worker.
+    trace, other, free = svc.decode_variants(choice.directory, source, [
+        (feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)])
 except ValueError as error:
     st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
     st.stop()
