@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,6 +39,8 @@ from s2s.history import History
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 ACTIVE = ("queued", "starting", "running", "stopping")
+TRAINING = ACTIVE[1:]  # holding a slot
+_JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a cleared cache) reuses no run id
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
 
@@ -79,6 +81,16 @@ def spawn_worker(role: str) -> tuple[subprocess.Popen, Connection]:
     return process, Connection(parent.detach())
 
 
+def _end(process: subprocess.Popen) -> None:
+    """End a worker now: it holds nothing that is not saved already (a training job saves before it exits)."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def describe_exit(process: subprocess.Popen) -> str:
     code = process.poll()
     if code is None:
@@ -96,13 +108,14 @@ class InferenceClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, queue.Queue] = {}
         self._ready = threading.Event()
-        self.started = time.monotonic()
         self.error: str | None = None
+        self.process: subprocess.Popen | None = None
         self._start()
 
     def _start(self) -> None:
         self._ready.clear()
-        self.started = time.monotonic()
+        if self.process is not None:
+            self.conn.close()
         self.process, self.conn = spawn_worker("inference")
         threading.Thread(target=self._read, args=(self.process, self.conn), daemon=True,
                          name="s2s-inference-reader").start()
@@ -110,7 +123,8 @@ class InferenceClient:
     def _read(self, process: subprocess.Popen, conn: Connection) -> None:
         try:
             kind, _ = conn.recv()
-            assert kind == "ready", kind
+            if kind != "ready":
+                raise RuntimeError(f"The model worker said {kind!r} instead of 'ready'.")
             self.error = None
             self._ready.set()
             while True:
@@ -119,8 +133,11 @@ class InferenceClient:
                     box = self._pending.get(rid)
                 if box is not None:
                     box.put((kind, payload))
-        except (EOFError, OSError, AssertionError):
+        except (EOFError, OSError):
             pass
+        except Exception:  # an unreadable reply: this worker cannot be trusted any more
+            traceback.print_exc()
+            process.kill()
         process.wait()
         with self._lock:
             if process is not self.process:  # already replaced (close() or an earlier failure)
@@ -142,6 +159,8 @@ class InferenceClient:
     def call(self, op: str, on_progress: Callable | None = None, **args):
         """Send a request and wait for its answer; progress payloads go to `on_progress` in this thread."""
         with self._lock:
+            if self.process is None:
+                raise ServiceError("The model service has been shut down.")
             if self.error is not None and self.process.poll() is not None:
                 self.error = None
                 self._start()  # the worker died earlier: a fresh one serves this request
@@ -166,7 +185,7 @@ class InferenceClient:
                     continue
                 if kind == "ok":
                     return payload
-                if payload["kind"] in ("ValueError", "ModelFileError"):
+                if payload["kind"] == "user":  # bad input or an unusable model file
                     raise ValueError(payload["message"])
                 raise ServiceError(payload["message"])
         finally:
@@ -176,15 +195,9 @@ class InferenceClient:
     def close(self) -> None:
         with self._lock:
             process, self.process = self.process, None
-        try:
-            self.conn.close()
-        except OSError:
-            pass
         if process is not None:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _end(process)
+            self.conn.close()
 
 
 # --- training jobs -------------------------------------------------------------------------------------------
@@ -195,11 +208,10 @@ class JobSpec:
     problem: ProblemConfig
     model: ModelConfig
     train: TrainConfig
-    notes: str | None = None
 
     def message(self, directory: Path) -> dict:
         return {"problem": asdict(self.problem), "model": asdict(self.model), "train": asdict(self.train),
-                "directory": str(directory), "notes": self.notes}
+                "directory": str(directory)}
 
 
 class JobHandle(Protocol):
@@ -217,14 +229,29 @@ class JobRunner(Protocol):
 
 
 class _ProcessJob:
+    """A job's process. Its first message must be the spec (sent once the process is ready), so a stop asked
+    for before that is held back and sent right after the spec."""
+
     def __init__(self, process: subprocess.Popen, conn: Connection):
         self.process, self.conn = process, conn
+        self._lock = threading.Lock()
+        self._spec_sent = self._stop_requested = False
+
+    def send_spec(self, message: dict) -> None:
+        with self._lock:
+            self.conn.send(message)
+            self._spec_sent = True
+            if self._stop_requested:
+                self.conn.send("stop")
 
     def stop(self) -> None:
-        try:
-            self.conn.send("stop")
-        except OSError:
-            pass
+        with self._lock:
+            self._stop_requested = True
+            if self._spec_sent:
+                try:
+                    self.conn.send("stop")
+                except OSError:
+                    pass  # the process has ended already
 
     def kill(self) -> None:
         self.process.kill()
@@ -243,14 +270,18 @@ class LocalProcessRunner:
         """Start the spare, if there is none."""
         with self._lock:
             if self._spare is None and not self._closed:
-                self._spare = spawn_worker("train")
+                self._spare = spawn_worker("spare")
 
     def _take_spare(self) -> tuple[subprocess.Popen, Connection]:
         with self._lock:
+            if self._closed:
+                raise ServiceError("The training runner has been shut down.")
             spare, self._spare = self._spare, None
         if spare is not None and spare[0].poll() is None:
             return spare
-        return spawn_worker("train")
+        if spare is not None:
+            spare[1].close()
+        return spawn_worker("train")  # no spare ready: a process that starts this job without priming
 
     def start(self, spec: JobSpec, directory: Path, report: Callable[[str, dict], None]) -> _ProcessJob:
         process, conn = self._take_spare()
@@ -263,8 +294,8 @@ class LocalProcessRunner:
     def _follow(job: _ProcessJob, spec: JobSpec, directory: Path, report) -> None:
         ended = False
         try:
-            kind, _ = job.conn.recv()  # "ready": the spare has finished warming up
-            job.conn.send(spec.message(directory))
+            job.conn.recv()  # "ready": TensorFlow is imported (and, in a spare, the default run primed)
+            job.send_spec(spec.message(directory))
             while not ended:
                 kind, payload = job.conn.recv()
                 ended = kind in ("done", "failed")
@@ -282,8 +313,8 @@ class LocalProcessRunner:
             self._closed = True
             spare, self._spare = self._spare, None
         if spare is not None:
+            _end(spare[0])
             spare[1].close()
-            spare[0].kill()
 
 
 @dataclass
@@ -299,7 +330,6 @@ class Job:
     result: dict = field(default_factory=dict)    # the "done" payload: reason, accuracy, directory of the model
     error: str | None = None
     note: str | None = None
-    submitted: float = field(default_factory=time.time)
     handle: JobHandle | None = field(default=None, repr=False)
 
     @property
@@ -335,7 +365,7 @@ class Service:
         self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
-        self._ids = itertools.count(1)
+        self._closed = False
         self.inference = InferenceClient()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along
         # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
@@ -349,19 +379,16 @@ class Service:
             pass  # a model that cannot be loaded says so when a page asks for it
 
     def _prepare_when_ready(self) -> None:
-        """Once the worker is up: load the default model (the first page decodes with it), start the spare
-        training process, then load the other saved models, so that switching models costs no load later."""
+        """Once the worker is up: load the saved models, the default first (the first page decodes with it), so
+        that switching models costs no load later; then start the spare training process, whose TensorFlow import
+        and priming would otherwise slow the first visitor's first page down."""
         try:
             self.inference.wait_ready()
         except ServiceError:
             return
-        entries = sorted((e for e in self.saved_models() if e.ok), key=lambda e: e.name != DEFAULT_MODEL)
-        for i, entry in enumerate(entries):
-            if i == 1:
-                self._schedule()
+        for entry in sorted((e for e in self.saved_models() if e.ok), key=lambda e: e.name != DEFAULT_MODEL):
             self._warm_quietly(entry.path)
-        if len(entries) < 2:
-            self._schedule()
+        self._schedule()
 
     # --- models and inference ---
 
@@ -401,7 +428,7 @@ class Service:
         """Queue a training run for `owner`; it starts as soon as a slot is free. Bad settings raise ValueError."""
         check_fits_memory(spec.problem, spec.train)
         with self._lock:
-            job = Job(next(self._ids), owner, spec, History(batch_size=spec.train.batch_size))
+            job = Job(next(_JOB_IDS), owner, spec, History(batch_size=spec.train.batch_size))
             self._jobs[job.id] = job
         self._schedule()
         return job
@@ -458,10 +485,12 @@ class Service:
         """Start queued jobs while slots are free; drop those whose owner has gone; keep a spare process ready."""
         to_start = []
         with self._lock:
+            if self._closed:
+                return
             for job in self._jobs.values():
                 if job.status == "queued" and not self.owner_alive(job.owner):
                     job.status, job.note = "stopped", "Dropped from the queue: its browser session closed."
-            running = sum(job.status in ("starting", "running", "stopping") for job in self._jobs.values())
+            running = sum(job.status in TRAINING for job in self._jobs.values())
             for job in self._jobs.values():
                 if running >= self.max_jobs:
                     break
@@ -472,7 +501,12 @@ class Service:
             idle = running == 0
         for job in to_start:
             report = lambda kind, payload, job=job: self._on_report(job, kind, payload)  # noqa: E731
-            handle = self.runner.start(job.spec, self.runs_dir / f"run-{job.id}", report)
+            try:
+                handle = self.runner.start(job.spec, self.runs_dir / f"run-{job.id}", report)
+            except (OSError, ServiceError) as error:
+                with self._lock:
+                    job.status, job.error = "failed", f"The training process could not be started: {error}"
+                continue
             with self._lock:
                 job.handle = handle
                 stop_now = job.status == "stopping"
@@ -507,6 +541,7 @@ class Service:
     def close(self) -> None:
         atexit.unregister(self.close)
         with self._lock:
+            self._closed = True
             handles = [job.handle for job in self._jobs.values() if job.active and job.handle]
         for handle in handles:
             handle.kill()

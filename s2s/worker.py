@@ -1,10 +1,10 @@
-"""The processes that own TensorFlow: `python -m s2s.worker inference|train FD`, started by s2s/service.py.
+"""The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by s2s/service.py.
 
 `inference` serves every session: it loads models (safe mode, cached by folder and file stamp), decodes with
 full traces and evaluates in chunks, answering quick requests between two chunks of a long one.
-`train` is one training job: while it waits (a spare, so that a click on Train finds it ready) it imports
-TensorFlow and builds and primes the run with the default settings; it trains one run while streaming its
-history, saves the model, and exits so its memory returns to the operating system.
+`train` is one training job: it trains one run while streaming its history, saves the model, and exits so its
+memory returns to the operating system. `spare` is the same, started ahead of any job: while it waits it builds
+and primes the run with the default settings, so that a click on Train with them finds it ready.
 
 Both talk over the socket FD with `multiprocessing.connection` messages:
 - inference: requests `(id, op, args)`; replies `(id, "progress" | "ok" | "error", payload)`.
@@ -17,14 +17,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 import traceback
 from collections import OrderedDict, deque
 from multiprocessing.connection import Connection
 
-QUICK_OPS = ("ping", "load", "decode")
 LONG_OPS = ("evaluate",)
-MAX_CACHED_MODELS = 16
+MAX_CACHED_MODELS = 32
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -49,7 +47,7 @@ def quiet_import_tensorflow() -> None:
 
 def _error_payload(error: BaseException) -> dict:
     if isinstance(error, ValueError):  # bad input or an unusable model file: the message is for the user
-        return {"kind": type(error).__name__, "message": str(error)}
+        return {"kind": "user", "message": str(error)}
     traceback.print_exc()
     return {"kind": "internal", "message": f"{type(error).__name__}: {error}"}
 
@@ -125,36 +123,40 @@ class InferenceWorker:
                 self.handle(rid, op, args)
 
 
-def train_job(conn: Connection) -> None:
+def train_job(conn: Connection, prime_default: bool) -> None:
     """Wait for one job spec, train it while streaming progress, save the model, then return (and exit).
-    While it waits, the run with the default settings is built and primed: the likeliest job starts at once."""
+    A spare (`prime_default`) builds and primes the run with the default settings while it waits."""
     from s2s import store
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
     from s2s.evaluate import evaluate
     from s2s.train import Trainer
 
     default = (ProblemConfig(), ModelConfig(), TrainConfig())
-    primed = Trainer(*default)
-    primed.prime()
+    primed = None
+    if prime_default:
+        primed = Trainer(*default)
+        primed.prime()
     conn.send(("ready", os.getpid()))
     try:
         spec = conn.recv()
-    except EOFError:  # the app went away before handing this spare a job
+    except EOFError:  # the app went away before handing this process a job
         return
     try:
         settings = (ProblemConfig(**spec["problem"]), ModelConfig(**spec["model"]), TrainConfig(**spec["train"]))
-        trainer = primed if settings == default else Trainer(*settings)
+        trainer = primed if primed is not None and settings == default else Trainer(*settings)
+        del primed  # a job with other settings frees the primed run
     except Exception as error:
         conn.send(("failed", _error_payload(error)["message"]))
         return
-    conn.send(("started", {"parameters": trainer.model.count_params(), "total_samples": trainer.total_samples}))
+    conn.send(("started", {"total_samples": trainer.total_samples}))
+    abandoned = threading.Event()
 
     def listen() -> None:
         try:
             while conn.recv() != "stop":
                 pass
-        except (EOFError, OSError):  # the app is gone: stop, since nobody will use this run
-            pass
+        except (EOFError, OSError):  # the app is gone: nobody will use this run, so neither measure nor save it
+            abandoned.set()
         trainer.stop()
     threading.Thread(target=listen, daemon=True, name="stop-listener").start()
 
@@ -171,32 +173,29 @@ def train_job(conn: Connection) -> None:
         }))
 
     try:
-        result = trainer.run(on_progress, progress_every=spec.get("progress_every", 0.25))
-        tail = result.history.increment(*sent)
-        directory = None
-        evaluation = None
+        result = trainer.run(on_progress, progress_every=0.25)
+        if abandoned.is_set():
+            return
+        directory = evaluation = None
         if result.history.loss:
-            started = time.perf_counter()
             evaluation = evaluate(result.model, 1000, 7)
             directory = spec["directory"]
-            store.save(result.model, directory, store.run_card(directory, result, evaluation, spec.get("notes")))
-            save_seconds = time.perf_counter() - started
-        else:
-            save_seconds = 0.0
-        conn.send(("done", {
-            "reason": result.reason, "elapsed": result.elapsed, "increment": tail,
-            "exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
-            "evaluation": evaluation.summary() if evaluation else None, "directory": directory,
-            "save_seconds": save_seconds,
-        }))
+            notes = f"Trained in the app; {result.reason} after {result.history.samples[-1]:,} samples."
+            store.save(result.model, directory, store.run_card(directory, result, evaluation, notes))
     except Exception as error:
         conn.send(("failed", _error_payload(error)["message"]))
+        return
+    conn.send(("done", {
+        "reason": result.reason, "elapsed": result.elapsed, "increment": result.history.increment(*sent),
+        "exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
+        "evaluation": evaluation.summary() if evaluation else None, "directory": directory,
+    }))
 
 
 def main(argv: list[str]) -> int:
     role, fd = argv[0], int(argv[1])
     conn = Connection(fd)
-    if role == "train":
+    if role in ("train", "spare"):
         # Training takes every core it is given; at a lower priority it still gets all the idle time, while a
         # visitor's click (the web server, the inference worker, the browser) is served first.
         os.nice(TRAIN_NICENESS)
@@ -205,8 +204,8 @@ def main(argv: list[str]) -> int:
         if role == "inference":
             conn.send(("ready", os.getpid()))
             InferenceWorker(conn).serve()
-        elif role == "train":
-            train_job(conn)
+        elif role in ("train", "spare"):
+            train_job(conn, prime_default=role == "spare")
         else:
             print(f"error: unknown worker role {role!r}", file=sys.stderr)
             return 2

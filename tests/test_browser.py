@@ -34,7 +34,7 @@ def app_url(tmp_path_factory):
     for name in ("classic", "wide"):
         shutil.copytree(ROOT / "pretrained" / name, models / name)
     port = free_port()
-    env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],

@@ -154,7 +154,8 @@ def test_jobs_queue_owners_see_only_their_own_and_a_closed_sessions_queue_is_dro
 
 
 def test_save_run_publishes_a_model_with_its_own_commands(service, tmp_path):
-    job = next(j for j in service.jobs("alice") if j.status == "completed")
+    job = service.submit("alice", TINY_JOB)
+    wait_for(lambda: not job.active, what="the job to finish")
     with pytest.raises(ValueError, match="Invalid model name"):
         service.save_run("alice", job.id, "../escape")
     target = service.save_run("alice", job.id, "saved-run")
@@ -174,6 +175,16 @@ def test_stop_before_the_start_drops_a_queued_job(service):
     assert waiting.status == "stopped" and not waiting.active
     service.stop("alice", blocker.id)
     wait_for(lambda: not blocker.active, 60, "the blocker to stop")
+    assert blocker.status == "stopped", blocker.error
+
+
+def test_stop_while_the_process_is_being_handed_the_job_ends_stopped(service):
+    """Stop at once after Train: the stop must reach the process after its job, never instead of it."""
+    for _ in range(2):  # with and without a spare ready
+        job = service.submit("alice", LONG_JOB)
+        service.stop("alice", job.id)
+        wait_for(lambda: not job.active, 120, "the job to stop")
+        assert job.status == "stopped" and job.error is None
 
 
 def test_a_worker_that_cannot_start_is_reported(monkeypatch, tmp_path):

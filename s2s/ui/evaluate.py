@@ -10,6 +10,7 @@ import streamlit as st
 
 from s2s import charts
 from s2s.evaluate import Evaluation
+from s2s.service import ServiceError
 from s2s.ui import state
 
 MAX_FAILURES = 20
@@ -36,7 +37,7 @@ def run_ui(choice: state.ModelChoice) -> None:
     try:
         result = svc.evaluate(choice.directory, int(n), int(seed), on_progress=lambda done, total: bar.progress(
             done / total, text=f"{done:,} / {total:,} decoded"))
-    except ValueError as error:
+    except (ValueError, ServiceError) as error:  # an unusable model, or a worker that failed
         bar.empty()
         st.error(str(error))
         return

@@ -11,6 +11,7 @@ import streamlit as st
 
 from s2s import charts
 from s2s.data import parse_sequence, random_sources, target_of
+from s2s.service import ServiceError
 from s2s.ui import state
 
 TUTORIAL_EXAMPLE = "13 28 18 7 9 5"
@@ -195,6 +196,9 @@ try:
         (feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)])
 except ValueError as error:
     st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
+    st.stop()
+except ServiceError as error:
+    st.error(str(error), icon=":material/error:")
     st.stop()
 expected = target_of(problem, trace.source)[0].tolist()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from s2s import charts, store
+from s2s.service import ServiceError
 from s2s.ui import state
 
 
@@ -14,6 +15,9 @@ def card_ui(entry: store.Entry, active: str | None) -> None:
         state.service().warm(entry.path)  # the worker loads it (once) and checks the weights against the card
     except ValueError as error:
         st.error(f"**{entry.name}** is broken: {error}", icon=":material/broken_image:")
+        return
+    except ServiceError as error:
+        st.error(f"**{entry.name}** could not be checked: {error}", icon=":material/error:")
         return
     with st.container(border=True):
         title, button = st.columns([4, 1], vertical_alignment="center")

@@ -15,7 +15,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from s2s import store
 from s2s.config import ModelConfig, ProblemConfig
-from s2s.service import DEFAULT_MODEL, ENDED_WITH_MODEL, Job, Service
+from s2s.service import DEFAULT_MODEL, ENDED_WITH_MODEL, Job, Service, ServiceError
 
 
 def models_root() -> Path:
@@ -43,7 +43,11 @@ def require_worker() -> Service:
     svc = service()
     if not svc.ready:
         with st.spinner("Starting TensorFlow in the model worker (a few seconds, once per server)…"):
-            svc.wait_ready()
+            try:
+                svc.wait_ready()
+            except ServiceError as error:
+                st.error(f"{error} Reload the page to try again.", icon=":material/error:")
+                st.stop()
     return svc
 
 
