@@ -221,8 +221,9 @@ def read_card(directory: Path) -> dict:
     return card
 
 
-def load(directory: str | Path) -> LoadedModel:
-    """Load a model folder in Keras's safe mode and check its weights against its card."""
+def load(directory: str | Path, warm_up: bool = True) -> LoadedModel:
+    """Load a model folder in Keras's safe mode and check its weights against its card; `warm_up` traces its
+    decoding graph (the model service traces it when idle instead, after answering the first decode eagerly)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFileError(f"{directory}: no such model folder.")
@@ -239,7 +240,8 @@ def load(directory: str | Path) -> LoadedModel:
     try:
         training = keras.saving.load_model(path, compile=False)
         model = Seq2Seq(training)
-        model.warm_up()
+        if warm_up:
+            model.warm_up()
     except Exception as error:  # Keras raises many types for a damaged or foreign file; all mean "unusable".
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(f"{path}: cannot be loaded as a Seq2Seq Studio model ({first_line[:200]}).") from None

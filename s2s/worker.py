@@ -67,7 +67,7 @@ class InferenceWorker:
         if ref in self.models:
             self.models.move_to_end(ref)
             return self.models[ref]
-        loaded = store.load(ref[0]).model
+        loaded = store.load(ref[0], warm_up=False).model  # traced in idle time: see serve()
         self.models[ref] = loaded
         while len(self.models) > MAX_CACHED_MODELS:
             self.models.popitem(last=False)
@@ -112,6 +112,14 @@ class InferenceWorker:
             if self.deferred:
                 self.serve_quick()
                 self.handle(*self.deferred.popleft())
+                continue
+            cold = [ref for ref, model in self.models.items() if not model.traced]
+            if cold and not self.conn.poll(0):  # idle: trace one loaded model's decoding graph (~0.5 s)
+                try:
+                    self.models[cold[-1]].warm_up()
+                except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
+                    traceback.print_exc()
+                    del self.models[cold[-1]]
                 continue
             try:
                 rid, op, args = self.conn.recv()

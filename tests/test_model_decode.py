@@ -99,3 +99,20 @@ def test_decoding_graph_is_traced_once_for_any_batch_feed_or_override(tiny_model
     decode(tiny_model, sources[:7], forced={1: 3})
     predict(tiny_model, sources, batch_size=16)
     assert tiny_model._decode.experimental_get_tracing_count() == 1
+
+
+def test_an_untraced_model_decodes_eagerly_and_the_same(tiny_saved):
+    """The model service answers a model's first decode before tracing its graph: same trace either way."""
+    from s2s import store
+
+    model = store.load(tiny_saved, warm_up=False).model
+    assert not model.traced
+    sources = np.array([[1, 2, 3, 4], [9, 9, 1, 5]])
+    eager = decode(model, sources, "softmax", {1: 4})
+    assert not model.traced
+    model.warm_up()
+    assert model.traced
+    graph = decode(model, sources, "softmax", {1: 4})
+    np.testing.assert_array_equal(eager.tokens, graph.tokens)
+    np.testing.assert_allclose(eager.probs, graph.probs, atol=1e-6)
+    np.testing.assert_allclose(eager.states_c, graph.states_c, atol=1e-6)
