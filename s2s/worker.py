@@ -27,6 +27,7 @@ MAX_CACHED_MODELS = 32
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
 TRAIN_NICENESS = 10
+IDLE_SECONDS = 0.5
 
 
 def quiet_import_tensorflow() -> None:
@@ -114,7 +115,8 @@ class InferenceWorker:
                 self.handle(*self.deferred.popleft())
                 continue
             cold = [ref for ref, model in self.models.items() if not model.traced]
-            if cold and not self.conn.poll(0):  # idle: trace one loaded model's decoding graph (~0.5 s)
+            # Idle for IDLE_SECONDS: trace one loaded model's decoding graph (~0.5 s, which a request would wait for).
+            if cold and not self.conn.poll(IDLE_SECONDS):
                 try:
                     self.models[cold[-1]].warm_up()
                 except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
