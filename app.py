@@ -1,15 +1,11 @@
-"""Seq2Seq Studio: `streamlit run app.py`. Page config, the model service and navigation; the pages live in s2s/ui/."""
+"""Seq2Seq Studio: `streamlit run app.py`.
+
+The server is Streamlit's ASGI app (st.App) around the pages' script, s2s/ui/studio.py. Its lifespan starts the
+model service as the server starts, so TensorFlow loads in the inference worker while the first visitor's browser
+is still connecting, and ends the workers when the server stops."""
 
 import streamlit as st
 
-from s2s.ui.state import keep_settings, service
+from s2s.ui.state import serve
 
-st.set_page_config(page_title="Seq2Seq Studio", page_icon=":material/swap_horiz:", layout="wide")
-keep_settings()
-service()  # the first visit starts the model worker: TensorFlow loads there while this page draws
-st.navigation([
-    st.Page("s2s/ui/explore.py", title="Explore", icon=":material/search:", default=True),
-    st.Page("s2s/ui/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("s2s/ui/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("s2s/ui/models.py", title="Models", icon=":material/inventory_2:"),
-]).run()
+app = st.App("s2s/ui/studio.py", lifespan=serve)

@@ -20,7 +20,7 @@ from s2s.data import parse_sequence
 from s2s.decode import decode
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "s2s" / "ui" / "studio.py")  # the pages' script, which app.py serves
 PRETRAINED = ROOT / "pretrained"
 TINY_SETTINGS = {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "samples": 3000, "batch_size": 64,
                  "learning_rate": 0.01}
@@ -150,7 +150,7 @@ def set_tiny_config(at, **changes):
 
 
 def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
-    at = set_tiny_config(open_app("s2s/ui/train.py"))
+    at = set_tiny_config(open_app("train.py"))
     at.button(key="train_button").click().run()
     assert not at.exception
     # The script run returned while the run is still queued, starting or training: it trains in a job.
@@ -182,17 +182,17 @@ def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
     assert f"--out {models_root / 'tiny-from-app'}" in card["reproduce"]
     assert f"--model {models_root / 'tiny-from-app'}" in card["evaluation"]["command"]
     # The run's model decodes on Explore.
-    at.switch_page("s2s/ui/explore.py").run()
+    at.switch_page("explore.py").run()
     assert not at.exception and at.selectbox(key="explore_model").value == f"run:{run}"
     assert len(shown_prediction(at)) == 2
 
 
 def test_stop_keeps_the_model_and_another_session_sees_nothing_of_the_run(models_root):
-    at = set_tiny_config(open_app("s2s/ui/train.py"), samples=5_000_000, batch_size=16)
+    at = set_tiny_config(open_app("train.py"), samples=5_000_000, batch_size=16)
     at.button(key="train_button").click().run()
     wait_until(at, lambda at: "samples/s" in " ".join(p.proto.text for p in at.get("progress")),
                what="the first batches")
-    other = open_app("s2s/ui/train.py")
+    other = open_app("train.py")
     assert not any(m.value.startswith("**Run ") for m in other.markdown)  # a second visitor sees no run
     at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("stop_"))).click().run()
     wait_until(at, lambda at: "stopped" in run_status(at), 60, "the run to stop")
@@ -201,7 +201,7 @@ def test_stop_keeps_the_model_and_another_session_sees_nothing_of_the_run(models
 
 
 def test_train_page_refuses_an_impossible_config(models_root):
-    at = open_app("s2s/ui/train.py")
+    at = open_app("train.py")
     at.number_input(key="n_in").set_value(2)
     at.number_input(key="n_out").set_value(5).run()
     assert any("cannot be larger than n_in" in e.value for e in at.error)
@@ -210,7 +210,7 @@ def test_train_page_refuses_an_impossible_config(models_root):
 
 
 def test_evaluate_page_shows_accuracy(models_root):
-    at = open_app("s2s/ui/evaluate.py")
+    at = open_app("evaluate.py")
     at.number_input(key="evaluate_n").set_value(300)
     at.button(key="evaluate_button").click().run()
     assert not at.exception
@@ -223,7 +223,7 @@ def test_evaluate_page_shows_accuracy(models_root):
 
 
 def test_choosing_a_model_makes_it_active_everywhere(models_root):
-    at = open_app("s2s/ui/evaluate.py")
+    at = open_app("evaluate.py")
     at.selectbox(key="evaluate_model").select("saved:classic-tutorial").run()
     assert at.session_state["active_model"] == "saved:classic-tutorial"
     assert at.selectbox(key="evaluate_model").value == "saved:classic-tutorial"
@@ -250,7 +250,7 @@ def test_models_page_lists_models_and_broken_folders(models_root):
     shutil.copytree(models_root / "classic", damaged)
     (damaged / "model.keras").write_bytes(b"PK\x03\x04 truncated")
     try:
-        at = open_app("s2s/ui/models.py")
+        at = open_app("models.py")
         assert any(s.value == "classic" for s in at.subheader)
         assert any("junk" in e.value and "not valid JSON" in e.value for e in at.error)
         assert any("damaged" in e.value and "model.keras" in e.value for e in at.error)
@@ -267,10 +267,10 @@ NO_TENSORFLOW = textwrap.dedent("""
     assert not at.exception, at.exception
     at.text_input(key="explore_text").input("1 2 3 4 5 6").run()
     assert any("Predicted" in s.value for s in list(at.success) + list(at.error)), "no decode shown"
-    for page in ("s2s/ui/train.py", "s2s/ui/evaluate.py", "s2s/ui/models.py"):
+    for page in ("train.py", "evaluate.py", "models.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
-    at.switch_page("s2s/ui/evaluate.py").run()
+    at.switch_page("evaluate.py").run()
     at.number_input(key="evaluate_n").set_value(100)
     at.button(key="evaluate_button").click().run()
     assert any(m.label == "Exact-sequence accuracy" for m in at.metric), "no evaluation shown"

@@ -28,6 +28,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_roles(pid: int) -> list[str]:
+    """The roles of the model workers (`python -m s2s.worker ROLE FD`) that process `pid` started."""
+    roles = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == pid and b"s2s.worker" in argv:
+            roles.append(argv[argv.index(b"s2s.worker") + 1].decode())
+    return roles
+
+
+SERVER = {}  # what the app_url fixture saw of its server
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     models = tmp_path_factory.mktemp("browser") / "models"
@@ -50,6 +68,7 @@ def app_url(tmp_path_factory):
                 pass
             assert time.time() < deadline, "streamlit did not start within 60 s"
             time.sleep(0.5)
+        SERVER["workers_when_healthy"] = worker_roles(server.pid)
         yield url
     finally:
         server.terminate()
@@ -85,6 +104,12 @@ def new_tab(browser):
 @pytest.fixture(scope="module")
 def page(browser):
     return new_tab(browser)
+
+
+def test_the_server_starts_the_inference_worker_before_anyone_visits(app_url):
+    # app.py's lifespan starts the model service with the server, so TensorFlow loads while the first browser
+    # connects; the health check answered before any page was opened.
+    assert "inference" in SERVER["workers_when_healthy"]
 
 
 def test_explore_decodes_all_steps(app_url, page):

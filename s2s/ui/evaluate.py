@@ -92,7 +92,7 @@ def failures_ui(key: str, result) -> None:
         cols[1].markdown(f"expected `{result.target[i].tolist()}`")
         cols[2].markdown(f"predicted `{result.predicted[i].tolist()}`")
         if cols[3].button("Explore", key=f"open_{i}", on_click=state.open_in_explore, args=(key, result.source[i])):
-            st.switch_page("s2s/ui/explore.py")
+            st.switch_page("explore.py")  # relative to the pages' script, s2s/ui/studio.py
     if len(failing) > MAX_FAILURES:
         st.caption(f"Showing the first {MAX_FAILURES}.")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +38,16 @@ def _service(root: str) -> Service:
 def service() -> Service:
     """The server's model service; the first call starts its worker (TensorFlow loads there, in the background)."""
     return _service(str(models_root()))
+
+
+@asynccontextmanager
+async def serve(_app) -> AsyncIterator[None]:
+    """app.py's lifespan: start the model service with the server (not at the first visit), close it at the end."""
+    running = service()
+    try:
+        yield
+    finally:
+        running.close()
 
 
 def require_worker() -> Service:

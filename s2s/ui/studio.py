@@ -1,0 +1,16 @@
+"""The pages' entry script (app.py serves it): page config, this session's settings and the navigation. Page paths
+are relative to this file."""
+
+import streamlit as st
+
+from s2s.ui.state import keep_settings, service
+
+st.set_page_config(page_title="Seq2Seq Studio", page_icon=":material/swap_horiz:", layout="wide")
+keep_settings()
+service()  # started by app.py's lifespan; AppTest and embedders that skip it start it here
+st.navigation([
+    st.Page("explore.py", title="Explore", icon=":material/search:", default=True),
+    st.Page("train.py", title="Train", icon=":material/model_training:"),
+    st.Page("evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("models.py", title="Models", icon=":material/inventory_2:"),
+]).run()
