@@ -1,4 +1,5 @@
-"""Command line: python -m s2s train | decode | evaluate | list | bench. Bad input: one line on stderr, exit 2."""
+"""Command line: python -m s2s train | decode (greedy, beam, sample) | evaluate | list | bench. Bad input: one line on
+stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 from s2s.config import PRESETS, ModelConfig, ProblemConfig, TrainConfig
 
 EXIT_USAGE = 2
+STRATEGIES = ("greedy", "beam", "sample")
+MAX_BEAM_WIDTH = 10  # s2s.strategies.MAX_BEAM_WIDTH, which imports NumPy: a usage error should not wait for it
+DEFAULT_BEAM_WIDTH = 3
 
 
 class UsageError(Exception):
@@ -51,11 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--notes", help="a sentence for the model card")
     train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
 
-    decode = sub.add_parser("decode", help="decode one source step by step")
+    decode = sub.add_parser("decode", help="decode one source: step by step, by beam search, or by sampling")
     decode.add_argument("--model", required=True, help="model folder, e.g. pretrained/classic")
     decode.add_argument("values", nargs="+", help="the source values, e.g. 13 28 18 7 9 5")
+    decode.add_argument("--strategy", choices=STRATEGIES, default="greedy",
+                        help="greedy (default): the most probable token at each step; beam: keep the K most "
+                             "probable outputs at each step; sample: draw each token from the softmax")
     decode.add_argument("--feed", choices=("argmax", "softmax"), default="argmax",
-                        help="argmax: greedy, feed back the chosen token; softmax: the classic tutorial's loop")
+                        help="greedy only. argmax: feed back the chosen token; softmax: the classic tutorial's loop")
+    decode.add_argument("--beam-width", type=int, help=f"beam only: hypotheses kept per step, 1..{MAX_BEAM_WIDTH} "
+                        f"(default {DEFAULT_BEAM_WIDTH})")
+    decode.add_argument("--temperature", type=float, help="sample only: T > 0, below 1 sharpens the softmax, above 1 "
+                        "flattens it (default 1)")
+    decode.add_argument("--samples", type=int, help="sample only: outputs to draw (default 10)")
+    decode.add_argument("--seed", type=int, help="sample only: random seed (default 1)")
     decode.add_argument("--json", action="store_true", help="print one JSON document")
 
     evaluate = sub.add_parser("evaluate", help="exact-sequence accuracy on random sequences, plus a spot check")
@@ -63,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=1000, help="sequences (default 1000)")
     evaluate.add_argument("--seed", type=int, default=7, help="seed of the sequences (default 7)")
     evaluate.add_argument("--feed", choices=("argmax", "softmax"), default="argmax")
+    evaluate.add_argument("--beam-width", type=int, help=f"score each source's best of a beam search of this width "
+                          f"(1..{MAX_BEAM_WIDTH}) instead of greedy decoding")
     evaluate.add_argument("--json", action="store_true", help="print one JSON document")
 
     listing = sub.add_parser("list", help="list saved models with a one-line summary")
@@ -162,13 +177,34 @@ def _load(path: str):
     return store.load(path)
 
 
+def _check_strategy_flags(args) -> None:
+    """Each flag belongs to one strategy: naming it with another is a mistake worth saying, not ignoring."""
+    owners = {"--feed": ("greedy", args.feed != "argmax"), "--beam-width": ("beam", args.beam_width is not None),
+              "--temperature": ("sample", args.temperature is not None),
+              "--samples": ("sample", args.samples is not None), "--seed": ("sample", args.seed is not None)}
+    for flag, (strategy, given) in owners.items():
+        if given and args.strategy != strategy:
+            raise UsageError(f"{flag} applies to --strategy {strategy}, not {args.strategy}")
+    if args.beam_width is not None and not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
+        raise UsageError(f"--beam-width must be between 1 and {MAX_BEAM_WIDTH}, got {args.beam_width}")
+    if args.temperature is not None and not args.temperature > 0:
+        raise UsageError(f"--temperature must be above 0, got {args.temperature:g}")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+
+
 def _decode(args) -> int:
     from s2s.data import parse_sequence, target_of
     from s2s.decode import decode
 
+    _check_strategy_flags(args)
     loaded = _load(args.model)
     problem = loaded.model.problem
     source = parse_sequence(" ".join(args.values), problem)
+    if args.strategy == "beam":
+        return _decode_beam(args, loaded.model, source)
+    if args.strategy == "sample":
+        return _decode_sample(args, loaded.model, source)
     trace = decode(loaded.model, source, feed=args.feed)
     expected = target_of(problem, source[None])[0]
     predicted = trace.tokens[0]
@@ -200,6 +236,56 @@ def _decode(args) -> int:
     return 0
 
 
+def _decode_beam(args, model, source) -> int:
+    from s2s.data import target_of
+    from s2s.strategies import beam_search
+
+    width = args.beam_width or DEFAULT_BEAM_WIDTH
+    beam = beam_search(model, source, width)
+    expected = target_of(model.problem, source[None])[0].tolist()
+    hypotheses = [{"tokens": beam.tokens[0, k].tolist(), "step_logp": [float(v) for v in beam.step_logp[0, k]],
+                   "total": float(beam.total[0, k]), "correct": beam.tokens[0, k].tolist() == expected}
+                  for k in range(beam.tokens.shape[1])]
+    if args.json:
+        print(json.dumps({"model": str(args.model), "strategy": "beam", "beam_width": width, "source": source.tolist(),
+                          "expected": expected, "hypotheses": hypotheses, "predicted": hypotheses[0]["tokens"],
+                          "correct": hypotheses[0]["correct"]}))
+        return 0
+    print(f"source   {' '.join(map(str, source))}   (beam search, width {width})")
+    print("rank  output            log-probability per step          total")
+    for rank, h in enumerate(hypotheses, 1):
+        steps = " ".join(f"{v:8.3f}" for v in h["step_logp"])
+        print(f"{rank:>4}  {' '.join(map(str, h['tokens'])):<16}  {steps:<32}  {h['total']:8.3f}"
+              f"{'   = expected' if h['correct'] else ''}")
+    print(f"expected  {' '.join(map(str, expected))}   {'correct' if hypotheses[0]['correct'] else 'WRONG'}")
+    return 0
+
+
+def _decode_sample(args, model, source) -> int:
+    from s2s.data import target_of
+    from s2s.strategies import sample
+
+    temperature = 1.0 if args.temperature is None else args.temperature
+    n, seed = args.samples or 10, 1 if args.seed is None else args.seed
+    drawn = sample(model, source, temperature, n, seed)
+    expected = target_of(model.problem, source[None])[0].tolist()
+    counts = [{"tokens": list(out), "count": count, "total": total, "correct": list(out) == expected}
+              for out, count, total in drawn.counts()]
+    if args.json:
+        print(json.dumps({"model": str(args.model), "strategy": "sample", "temperature": temperature, "samples": n,
+                          "seed": seed, "source": source.tolist(), "expected": expected,
+                          "draws": drawn.tokens.tolist(), "counts": counts}))
+        return 0
+    print(f"source   {' '.join(map(str, source))}   (sampling at temperature {temperature:g}, {n} draws, seed {seed})")
+    print("count  output            total log-probability")
+    for row in counts:
+        print(f"{row['count']:>5}  {' '.join(map(str, row['tokens'])):<16}  {row['total']:8.3f}"
+              f"{'   = expected' if row['correct'] else ''}")
+    right = sum(row["count"] for row in counts if row["correct"])
+    print(f"expected  {' '.join(map(str, expected))}   drawn {right} of {n} times")
+    return 0
+
+
 def _describe_input(vector, token: int) -> str:
     if token == 0:
         return "0 (start token)"
@@ -213,19 +299,24 @@ def _describe_input(vector, token: int) -> str:
 def _evaluate(args) -> int:
     from s2s.evaluate import evaluate
 
+    if args.beam_width is not None and not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
+        raise UsageError(f"--beam-width must be between 1 and {MAX_BEAM_WIDTH}, got {args.beam_width}")
+    if args.beam_width is not None and args.feed != "argmax":
+        raise UsageError("--beam-width and --feed softmax do not mix: beam search feeds back the tokens it chose")
     loaded = _load(args.model)
     started = time.perf_counter()
-    result = evaluate(loaded.model, args.n, args.seed, feed=args.feed)
+    result = evaluate(loaded.model, args.n, args.seed, feed=args.feed, beam_width=args.beam_width)
     seconds = time.perf_counter() - started
-    spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed)
+    spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed, beam_width=args.beam_width)
     if args.json:
         examples = [{"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
                     for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct)]
-        print(json.dumps({"model": str(args.model), "feed": args.feed, **result.summary(),
+        print(json.dumps({"model": str(args.model), "feed": args.feed, "beam_width": args.beam_width, **result.summary(),
                           "seconds": seconds, "examples": examples}))
         return 0
+    how = f"beam width {args.beam_width}" if args.beam_width else f"feed {args.feed}"
     print(f"Exact-sequence accuracy: {100 * result.exact:.2f} % ({int(result.correct.sum()):,}/{result.n:,}, "
-          f"seed {result.seed}, feed {args.feed}, {seconds:.2f} s)")
+          f"seed {result.seed}, {how}, {seconds:.2f} s)")
     print("Per position:            " + "  ".join(f"{100 * v:.2f} %" for v in result.per_position))
     print(f"Token accuracy:          {100 * result.token:.2f} %")
     print("Spot check:")

@@ -48,7 +48,8 @@ class Trace:
         return np.where(is_one_hot, self.inputs.argmax(axis=-1), -1)
 
 
-def _as_batch(model: Seq2Seq, source) -> np.ndarray:
+def as_batch(model: Seq2Seq, source) -> np.ndarray:
+    """A source (n_in,) or batch (B, n_in) of valid values for this model, as int32 (B, n_in); or ValueError."""
     source = np.asarray(source)
     if source.ndim == 1:
         source = source[None, :]
@@ -78,7 +79,7 @@ def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] 
 
     `forced` maps a step index (0-based) to a token taken there instead of the model's choice:
     the what-if of the Explore page, and teacher forcing when every step is forced."""
-    source = _as_batch(model, source)
+    source = as_batch(model, source)
     forced = _check(feed, forced, model)
     out = model.run_decoder(source, feed == "softmax", forced)
     return Trace(feed, source, out["context_h"], out["context_c"], out["inputs"], out["probs"], out["tokens"], out["states_h"], out["states_c"],
@@ -87,7 +88,7 @@ def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] 
 
 def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192) -> np.ndarray:
     """Decoded tokens (B, n_out) for many sources, in batches, keeping only the tokens."""
-    source = _as_batch(model, source)
+    source = as_batch(model, source)
     _check(feed, None, model)
     out = np.empty((source.shape[0], model.problem.n_out), np.int32)
     for start in range(0, source.shape[0], batch_size):

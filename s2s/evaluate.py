@@ -10,6 +10,7 @@ import numpy as np
 
 from s2s.data import random_sources, target_of
 from s2s.decode import predict
+from s2s.strategies import beam_search
 
 if TYPE_CHECKING:  # only the model's methods are called here, so an Evaluation unpickles without TensorFlow
     from s2s.model import Seq2Seq
@@ -59,16 +60,23 @@ class Evaluation:
 
 
 def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax", batch_size: int = 8192,
-             on_progress: Callable[[int, int], None] | None = None) -> Evaluation:
-    """Decode n seeded random sources greedily in batches and compare with their targets."""
+             on_progress: Callable[[int, int], None] | None = None, beam_width: int | None = None) -> Evaluation:
+    """Decode n seeded random sources in batches (greedily, or each one's best of a beam search of
+    `beam_width`) and compare with their targets."""
     if not 1 <= n <= 1_000_000:
         raise ValueError(f"The number of sequences to evaluate must be between 1 and 1,000,000, got {n:,}.")
+    if beam_width is not None and feed != "argmax":
+        raise ValueError("Beam search feeds back the tokens it chose: it has no softmax-feedback variant.")
     source = random_sources(model.problem, n, seed)
     predicted = np.empty((n, model.problem.n_out), np.int32)
-    for start in range(0, n, batch_size):
-        predicted[start:start + batch_size] = predict(model, source[start:start + batch_size], feed, batch_size)
+    # A beam holds `beam_width` rows per source: smaller batches keep the memory of one step the same.
+    step = batch_size if beam_width is None else max(1, batch_size // beam_width)
+    for start in range(0, n, step):
+        chunk = source[start:start + step]
+        predicted[start:start + step] = (predict(model, chunk, feed, batch_size) if beam_width is None
+                                         else beam_search(model, chunk, beam_width).best)
         if on_progress:
-            on_progress(min(start + batch_size, n), n)
+            on_progress(min(start + step, n), n)
     return Evaluation(n, seed, source, target_of(model.problem, source), predicted)
 
 

@@ -140,6 +140,17 @@ class Seq2Seq:
     def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":
         return cls(build_training_model(problem, config))
 
+    def encode(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's final (h, c) for a batch of sources (B, n_in): two (B, units) arrays."""
+        h, c = self.encoder(tf.convert_to_tensor(source, tf.int32), training=False)
+        return h.numpy(), c.numpy()
+
+    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One decoder step for a batch: input vectors (B, classes) and states -> (probs, next h, next c)."""
+        probs, h, c = self.decoder_step([tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(h, tf.float32),
+                                         tf.convert_to_tensor(c, tf.float32)], training=False)
+        return probs.numpy(), h.numpy(), c.numpy()
+
     def teacher_forced(self, source: np.ndarray, decoder_input: np.ndarray) -> np.ndarray:
         """The training model's probabilities (n, n_out, classes) on given decoder inputs."""
         return self.training([source.astype(np.int32), decoder_input.astype(np.int32)], training=False).numpy()

@@ -418,9 +418,25 @@ class Service:
         """Traces of one source under several (feed, forced) settings, in one request to the worker."""
         return self.inference.call("decode", ref=model_ref(directory), source=source, variants=list(variants))
 
-    def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None):
-        """s2s.evaluate.Evaluation of n seeded random sequences; progress (done, total) after each chunk."""
-        return self.inference.call("evaluate", on_progress, ref=model_ref(directory), n=n, seed=seed)
+    def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None,
+                 beam_width: int | None = None):
+        """s2s.evaluate.Evaluation of n seeded random sequences (greedy, or the best of a beam search of
+        `beam_width`); progress (done, total) after each chunk."""
+        return self.inference.call("evaluate", on_progress, ref=model_ref(directory), n=n, seed=seed,
+                                   beam_width=beam_width)
+
+    def beam(self, directory: Path, source, width: int):
+        """s2s.strategies.Beam of one source, with its tree."""
+        return self.inference.call("beam", ref=model_ref(directory), source=source, width=width)
+
+    def sample(self, directory: Path, source, temperature: float, n: int, seed: int):
+        """s2s.strategies.Samples: n outputs drawn for one source at a temperature."""
+        return self.inference.call("sample", ref=model_ref(directory), source=source, temperature=temperature,
+                                   n=n, seed=seed)
+
+    def context_space(self, directory: Path, n: int, seed: int, source=None):
+        """s2s.strategies.ContextSpace of n seeded random sources, with `source` placed in it."""
+        return self.inference.call("context", ref=model_ref(directory), n=n, seed=seed, source=source)
 
     # --- training jobs ---
 

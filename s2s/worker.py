@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 
 LONG_OPS = ("evaluate",)
 MAX_CACHED_MODELS = 32
+MAX_CACHED_SPACES = 8
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -60,6 +61,7 @@ class InferenceWorker:
         self.conn = conn
         self.models: OrderedDict[tuple, object] = OrderedDict()
         self.deferred: deque = deque()
+        self.spaces: OrderedDict[tuple, object] = OrderedDict()  # context spaces, by (model ref, n, seed)
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
@@ -74,7 +76,25 @@ class InferenceWorker:
             self.models.popitem(last=False)
         return loaded
 
+    def context_space(self, ref: tuple, n: int, seed: int, source):
+        """A model's context space (cached: the second look costs one encoder call), with `source` placed in it."""
+        from dataclasses import replace
+
+        from s2s import strategies
+
+        key = (ref, n, seed)
+        if key not in self.spaces:
+            self.spaces[key] = strategies.context_space(self.model(ref), n, seed)
+            while len(self.spaces) > MAX_CACHED_SPACES:
+                self.spaces.popitem(last=False)
+        self.spaces.move_to_end(key)
+        space = self.spaces[key]
+        if source is None:
+            return space
+        return replace(space, point=space.pca.project(strategies.context_states(self.model(ref), source))[0])
+
     def handle(self, rid: int, op: str, args: dict) -> None:
+        from s2s import strategies
         from s2s.decode import decode
         from s2s.evaluate import evaluate
 
@@ -86,12 +106,19 @@ class InferenceWorker:
             elif op == "decode":  # one source, decoded once per (feed, forced) variant
                 model = self.model(args["ref"])
                 result = [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
+            elif op == "beam":
+                result = strategies.beam_search(self.model(args["ref"]), args["source"], args["width"], keep_tree=True)
+            elif op == "sample":
+                result = strategies.sample(self.model(args["ref"]), args["source"], args["temperature"], args["n"],
+                                           args["seed"])
+            elif op == "context":
+                result = self.context_space(args["ref"], args["n"], args["seed"], args.get("source"))
             elif op == "evaluate":
                 def progress(done: int, total: int) -> None:
                     self.conn.send((rid, "progress", (done, total)))
                     self.serve_quick()
                 result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
-                                  on_progress=progress)
+                                  on_progress=progress, beam_width=args.get("beam_width"))
             else:
                 raise ValueError(f"Unknown request {op!r}.")
         except Exception as error:  # one failed request must not end the worker that serves everyone

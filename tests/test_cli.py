@@ -49,7 +49,48 @@ def test_evaluate_and_list(cli_model):
     assert listing[0]["name"] == "tiny" and listing[0]["ok"]
 
 
+def test_decode_by_beam_search_and_by_sampling(cli_model):
+    greedy = json.loads(run("decode", "--model", str(cli_model), "3", "7", "1", "9", "--json").stdout)
+    beam = json.loads(run("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "beam",
+                          "--beam-width", "4", "--json").stdout)
+    assert beam["beam_width"] == 4 and len(beam["hypotheses"]) == 4
+    totals = [h["total"] for h in beam["hypotheses"]]
+    assert totals == sorted(totals, reverse=True)
+    assert all(abs(sum(h["step_logp"]) - h["total"]) < 1e-9 for h in beam["hypotheses"])
+    one = json.loads(run("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "beam",
+                         "--beam-width", "1", "--json").stdout)
+    assert one["predicted"] == greedy["predicted"]
+    text = run("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "beam").stdout
+    assert "(beam search, width 3)" in text and text.count("\n") == 2 + 3 + 1
+    args = ("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "sample", "--temperature", "2",
+            "--samples", "30", "--seed", "5", "--json")
+    drawn, again = json.loads(run(*args).stdout), json.loads(run(*args).stdout)
+    assert drawn["draws"] == again["draws"] and len(drawn["draws"]) == 30
+    assert sum(row["count"] for row in drawn["counts"]) == 30
+    text = run("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "sample").stdout
+    assert "temperature 1, 10 draws, seed 1" in text
+
+
+def test_evaluate_with_a_beam(cli_model):
+    greedy = json.loads(run("evaluate", "--model", str(cli_model), "--n", "300", "--json").stdout)
+    beam = json.loads(run("evaluate", "--model", str(cli_model), "--n", "300", "--beam-width", "1", "--json").stdout)
+    assert beam["exact_accuracy"] == greedy["exact_accuracy"] and beam["beam_width"] == 1
+    assert "beam width 3" in run("evaluate", "--model", str(cli_model), "--n", "300", "--beam-width", "3").stdout
+
+
 @pytest.mark.parametrize("args, words", [
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "beam", "--beam-width", "0"], "between 1 and 10"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "sample", "--temperature", "0"], "above 0"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "sample", "--temperature", "-1"], "above 0"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "sample", "--beam-width", "3"],
+     "--beam-width applies to --strategy beam"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--temperature", "2"], "applies to --strategy sample"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "beam", "--feed", "softmax"],
+     "--feed applies to --strategy greedy"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "sample", "--samples", "0"], "at least 1"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "nucleus"], "invalid choice"),
+    (["evaluate", "--model", "MODEL", "--beam-width", "11"], "between 1 and 10"),
+    (["evaluate", "--model", "MODEL", "--beam-width", "2", "--feed", "softmax"], "do not mix"),
     (["decode", "--model", "MODEL", "1", "2", "3"], "exactly 4"),
     (["decode", "--model", "MODEL", "1", "2", "3", "0"], "start token"),
     (["decode", "--model", "/nonexistent/model", "1", "2", "3", "4"], "no such model folder"),
