@@ -41,6 +41,17 @@ class Trace:
         """What the model itself would choose at each step, whatever was forced."""
         return self.probs.argmax(axis=-1)
 
+    @property
+    def step_logp(self) -> np.ndarray:
+        """(B, n_out): the log-probability of the token taken at each step, under that step's softmax."""
+        taken = np.take_along_axis(self.probs, self.tokens[..., None].astype(np.int64), axis=-1)[..., 0]
+        return np.log(np.maximum(taken.astype(np.float64), np.finfo(np.float32).tiny))
+
+    @property
+    def total_logp(self) -> np.ndarray:
+        """(B,): the log-probability of the whole output taken (what beam search maximizes)."""
+        return self.step_logp.sum(axis=1)
+
     def input_tokens(self) -> np.ndarray:
         """(B, n_out): the token whose one-hot was fed at each step, or -1 where the input was not a one-hot
         (the all-zero first input or a fed-back probability vector of the classic loop)."""

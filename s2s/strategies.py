@@ -158,7 +158,8 @@ class Samples:
     tokens: np.ndarray     # (n, n_out)
     step_logp: np.ndarray  # (n, n_out)
     total: np.ndarray      # (n,)
-    greedy_tempered: np.ndarray  # (n_out, classes): each step's tempered softmax along the greedy path
+    greedy_probs: np.ndarray     # (n_out, classes): each step's softmax along the greedy path
+    greedy_tempered: np.ndarray  # (n_out, classes): the same at the temperature
 
     def counts(self) -> list[tuple[tuple[int, ...], int, float]]:
         """Each distinct output with how often it was drawn and its log-probability, most frequent first."""
@@ -184,7 +185,7 @@ def sample(model: Seq2Seq, source, temperature: float = 1.0, n: int = 20, seed: 
     # Row 0 follows the greedy path (it shows how T reshapes each step's softmax); rows 1..n are the samples.
     h, c = np.repeat(h, n + 1, axis=0), np.repeat(c, n + 1, axis=0)
     last = np.full(n + 1, START_TOKEN, np.int32)
-    tokens, step_logp, greedy_tempered = [], [], []
+    tokens, step_logp, greedy_probs, greedy_tempered = [], [], [], []
     for _ in range(n_out):
         probs, h, c = model.step(_one_hot(last, n_classes), h, c)
         tempered = temper(probs, temperature)
@@ -193,11 +194,12 @@ def sample(model: Seq2Seq, source, temperature: float = 1.0, n: int = 20, seed: 
         drawn = np.minimum(drawn, n_classes - 1).astype(np.int32)
         tokens.append(drawn)
         step_logp.append(_log(probs[1:])[np.arange(n), drawn])
+        greedy_probs.append(probs[0])
         greedy_tempered.append(tempered[0])
         last = np.concatenate([[int(probs[0].argmax())], drawn]).astype(np.int32)
     step_logp = np.stack(step_logp, axis=1)
     return Samples(single[0], float(temperature), int(seed), np.stack(tokens, axis=1), step_logp,
-                   step_logp.sum(axis=1), np.stack(greedy_tempered))
+                   step_logp.sum(axis=1), np.stack(greedy_probs), np.stack(greedy_tempered))
 
 
 # --- the context space ---------------------------------------------------------------------------------------

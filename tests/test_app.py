@@ -286,3 +286,37 @@ def test_the_app_process_never_imports_tensorflow(models_root, tmp_path):
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout[-2000:]
+
+
+def test_explore_strategy_views_beam_sampling_and_context_space(models_root, classic):
+    from s2s.strategies import beam_search
+
+    at = open_app()
+    assert not at.get("plotly_chart")[1:]  # no strategy view until one is picked: Explore stays as fast
+    at.segmented_control(key="explore_strategy").set_value("beam").run()
+    assert not at.exception
+    table = next(m.value for m in at.markdown if "| beam #1 |" in m.value)
+    beam = beam_search(classic, [13, 28, 18, 7, 9, 5], 5)
+    for k in range(5):
+        assert f"| beam #{k + 1} | **{chr(160).join(map(str, beam.tokens[0, k]))}** | {beam.total[0, k]:.3f} |" in table
+    tree = {trace["name"]: trace for trace in figure_of(at.get("plotly_chart")[1])}
+    assert len(tree["kept"]["x"]) + len(tree["pruned"]["x"]) == 5 + 25 + 25
+    at.slider(key="beam_width").set_value(1).run()
+    table = next(m.value for m in at.markdown if "| beam #1 |" in m.value)
+    assert "| beam #2 |" not in table and "| beam #1 | **18\u00a028\u00a013** |" in table
+
+    at.segmented_control(key="explore_strategy").set_value("sample").run()
+    at.select_slider(key="sample_temperature").set_value(0.05).run()
+    assert not at.exception
+    assert any("100 draws**: 1 distinct output;" in m.value and "came 100 times (100%)" in m.value for m in at.markdown)
+    at.select_slider(key="sample_temperature").set_value(5.0).run()
+    assert any("100 draws**: " in m.value and "distinct outputs" in m.value for m in at.markdown)
+
+    at.segmented_control(key="explore_strategy").set_value("context").run()
+    assert not at.exception
+    points, star = figure_of(at.get("plotly_chart")[1])
+    assert len(points["x"]) == 2000 and star["name"] == "your source"
+    assert any("nearest neighbour in the plane has the same colour" in m.value for m in at.markdown)
+    at.selectbox(key="context_colouring").set_value("in:5").run()
+    assert not at.exception
+    assert any("Coloured by source value 6 (not in the target)" in m.value for m in at.markdown)

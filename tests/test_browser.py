@@ -146,6 +146,31 @@ def test_explore_what_if_then_switching_models_shows_no_traceback(app_url, page)
     assert page.get_by_test_id("stException").count() == 0
 
 
+def test_explore_strategy_views_draw_the_beam_tree_temperatures_and_context_space(app_url, page):
+    page.goto(app_url)
+    page.get_by_text("Predicted [18, 28, 13], expected [18, 28, 13]: correct.").wait_for()
+    views = [("Beam search", "kept", 1, "explore-beam-tree.png"),
+             ("Sampling", "T = 1 \\(the model\\)", 51, "explore-sampling.png"),
+             ("Context space", "random sources", 2000, "explore-context-space.png")]
+    for label, trace, points, shot in views:
+        page.get_by_text(label, exact=True).click()
+        # The view's figure is drawn (a Plotly trace of that name with its points), with no error on the page.
+        page.wait_for_function("""([name, n]) => [...document.querySelectorAll('.js-plotly-plot')].some(
+            p => (p._fullData || []).some(t => new RegExp(name).test(t.name || '') && (t.x || []).length >= n))""",
+                               arg=[trace, points])
+        assert page.get_by_test_id("stException").count() == 0 and page.get_by_test_id("stAlert").count() == 1
+        if label == "Sampling":  # T = 3 (three notches up from 1): the flattened softmax and many outputs
+            page.get_by_role("slider").nth(1).press("ArrowRight")
+            page.get_by_role("slider").nth(1).press("ArrowRight")
+            page.get_by_role("slider").nth(1).press("ArrowRight")
+            page.get_by_text("at T = 1 (outline) and T = 3 (bars)").wait_for()
+            page.wait_for_function("() => document.body.innerText.includes('distinct outputs')")
+        page.get_by_text(label, exact=True).scroll_into_view_if_needed()
+        page.mouse.wheel(0, 350)
+        time.sleep(1)
+        page.screenshot(path=ARTIFACTS / shot)
+
+
 def choose_model(page, name: str) -> None:
     page.get_by_test_id("stMainBlockContainer").get_by_role("combobox").first.click()
     page.get_by_role("option", name=f"{name} — ").click()

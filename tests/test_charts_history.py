@@ -67,3 +67,50 @@ def test_publish_copies_a_model_with_commands_naming_its_new_folder(tiny_saved, 
     with pytest.raises(ValueError, match="Invalid model name"):
         store.publish(tiny_saved, tmp_path / "bad name")
     assert store.command_path(store.DEFAULT_ROOT / "classic") == "pretrained/classic"
+
+
+def test_beam_tree_figure_draws_every_node_and_the_best_path(tiny_model):
+    from s2s.strategies import beam_search
+
+    source = np.array([3, 1, 4, 1])
+    beam = beam_search(tiny_model, source, 3, keep_tree=True)
+    expected = target_of(tiny_model.problem, source[None])[0].tolist()
+    figure = charts.beam_tree_figure(beam.tree, expected)
+    by_name = {t.name: t for t in figure.data}
+    assert len(by_name["kept"].x) + len(by_name["pruned"].x) == len(beam.tree)
+    assert len(by_name["kept"].x) == sum(node.kept or node.best for node in beam.tree)
+    # The best path: one green edge per step, ending at the best hypothesis's last token.
+    assert list(by_name["best edges"].x).count(None) == tiny_model.problem.n_out
+    labels = [text.split(" ")[0] for text in by_name["kept"].text]
+    assert all(str(token) in labels for token in beam.best[0].tolist())
+
+
+def test_temperature_and_samples_figures():
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
+    tempered = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    figure = charts.temperature_figure(probs, tempered, 0.05)
+    bars = [t for t in figure.data if t.type == "bar"]
+    lines = [t for t in figure.data if t.type == "scatter"]
+    np.testing.assert_allclose(bars[0].y, tempered[0])
+    np.testing.assert_allclose(np.asarray(lines[1].y) - bars[1].base, probs[1])
+    counts = [((1, 2), 7, -0.1), ((2, 1), 3, -2.5)]
+    bar = charts.samples_figure(counts, [1, 2], 10).data[0]
+    assert list(bar.x) == [0.3, 0.7]  # most frequent on top (Plotly draws the first row at the bottom)
+    assert list(bar.marker.color) == ["#9467bd", "#2ca02c"]  # the expected output is green
+
+
+def test_context_space_figure_colours_points_and_marks_the_typed_source():
+    from s2s.strategies import ContextSpace, pca
+
+    rng = np.random.default_rng(0)
+    sources = rng.integers(1, 10, size=(50, 4))
+    states = rng.normal(size=(50, 8))
+    fitted = pca(states)
+    space = ContextSpace(sources, sources[:, :2][:, ::-1], fitted.project(states), fitted, 0, {},
+                         point=np.array([0.5, -0.5]))
+    figure = charts.context_space_figure(space, "in:1", "source value 2")
+    points, star = figure.data
+    assert len(points.x) == 50 and list(points.marker.color) == sources[:, 1].tolist()
+    assert points.text[0] == f"{' '.join(map(str, sources[0]))} → {sources[0, 1]} {sources[0, 0]}"
+    assert (star.x[0], star.y[0]) == (0.5, -0.5)
+    assert f"{fitted.explained[0]:.1%}" in figure.layout.xaxis.title.text

@@ -37,8 +37,7 @@ def test_beams_are_sorted_and_never_below_greedy(classic, sources, width):
     assert beam.tokens.shape == (300, width, 3)
     assert (np.diff(beam.total, axis=1) <= 1e-12).all()  # best first
     greedy = decode(classic, sources[:300])
-    greedy_total = np.log(np.take_along_axis(greedy.probs, greedy.tokens[..., None], -1)[..., 0]).sum(axis=1)
-    assert (beam.total[:, 0] >= greedy_total - 1e-5).all()
+    assert (beam.total[:, 0] >= greedy.total_logp - 1e-5).all()
     # Hypotheses of one source are distinct outputs.
     for row in beam.tokens[:20]:
         assert len({tuple(h) for h in row.tolist()}) == width
@@ -79,6 +78,9 @@ def test_sampling_is_reproducible_and_tends_to_greedy_as_t_goes_to_zero(classic,
     for source, expected in zip(sources[:50], greedy):
         cold = sample(classic, source, 0.01, 20, seed=1)
         assert (cold.tokens == expected).all()
+        assert (cold.greedy_tempered.argmax(axis=1) == expected).all() and (cold.greedy_tempered.max(1) > 0.999).all()
+    trace = decode(classic, sources[0])
+    assert np.allclose(a.greedy_probs, trace.probs[0], atol=1e-5)
     # The log-probabilities are the model's own (T = 1), whatever the temperature drew.
     trace = decode(classic, sources[0], forced=dict(enumerate(int(v) for v in a.tokens[0])))
     assert np.allclose(a.step_logp[0], np.log(trace.probs[0, np.arange(3), a.tokens[0]]), atol=1e-4)
@@ -96,7 +98,7 @@ def test_temper_sharpens_and_flattens():
 def test_sample_counts_are_the_distinct_outputs():
     tokens = np.array([[1, 2], [3, 4], [1, 2], [1, 2]])
     samples = Samples(np.array([1, 2]), 1.0, 0, tokens, np.zeros((4, 2)) - 1, np.array([-1.0, -2.0, -1.0, -1.0]),
-                      np.zeros((2, 3)))
+                      np.zeros((2, 3)), np.zeros((2, 3)))
     assert samples.counts() == [((1, 2), 3, -1.0), ((3, 4), 1, -2.0)]
 
 

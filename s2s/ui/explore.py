@@ -1,6 +1,7 @@
-"""Explore page: type a source and watch the decoder work, one step at a time, with a what-if override.
+"""Explore page: type a source and watch the decoder work, one step at a time, with a what-if override; below,
+other ways to decode it (beam search, sampling at a temperature) and where its context lies among others'.
 Decoding happens in the model service; the stepping controls and the figure are a fragment, so a step redraws
-only them, and Play animates on a timer without holding the page."""
+only them, and Play animates on a timer without holding the page. Each strategy view is a fragment too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ FEED_NOTES = {
                "token's one-hot), and each later step reads the whole probability vector of the step before. "
                "A confident model barely notices; an unsure one can drift.",
 }
+
+
+STRATEGY_VIEWS = {
+    "beam": ":material/account_tree: Beam search",
+    "sample": ":material/casino: Sampling",
+    "context": ":material/scatter_plot: Context space",
+}
+TEMPERATURES = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0]
+DRAWS = [10, 20, 50, 100, 200, 500, 1000]
+CONTEXT_SEED = 11
 
 
 @dataclass
@@ -215,3 +226,135 @@ st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decode
 view.fresh = True
 st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
     choice.key, trace, expected)
+
+
+def spell(tokens) -> str:
+    return "\u00a0".join(str(int(v)) for v in tokens)  # no-break spaces: an output never wraps in a table
+
+
+def outcomes_table(greedy, beam, samples, expected: list[int]) -> str:
+    """Greedy, the beam's hypotheses and the most frequent samples, each with its total log-probability."""
+    def mark(tokens) -> str:
+        return ":green[:material/check_circle:]" if [int(v) for v in tokens] == expected else ":red[:material/cancel:]"
+    rows = ["| strategy | output | log p (total) | |", "|---|---|---|---|",
+            f"| greedy | **{spell(greedy.tokens[0])}** | {greedy.total_logp[0]:.3f} | {mark(greedy.tokens[0])} |"]
+    for k in range(min(5, beam.tokens.shape[1])):
+        rows.append(f"| beam #{k + 1} | **{spell(beam.tokens[0, k])}** | {beam.total[0, k]:.3f} | "
+                    f"{mark(beam.tokens[0, k])} |")
+    for out, count, logp in samples.counts()[:3]:
+        rows.append(f"| sampled {count}/{len(samples.tokens)} at T = {samples.temperature:g} | **{spell(out)}** | "
+                    f"{logp:.3f} | {mark(out)} |")
+    return "\n".join(rows)
+
+
+def sampling_settings() -> tuple[float, int, int]:
+    return (st.session_state.get("sample_temperature", 1.0), st.session_state.get("sample_draws", 100),
+            st.session_state.get("sample_seed", 1))
+
+
+def beam_ui(directory, source: list[int], expected: list[int], greedy) -> None:
+    width = st.slider("Beam width", 1, 10, 5, key="beam_width",
+                      help="How many partial outputs survive each step. Width 1 is greedy decoding.")
+    svc = state.service()
+    try:
+        beam = svc.beam(directory, source, width)
+        samples = svc.sample(directory, source, *sampling_settings())
+    except (ValueError, ServiceError) as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    tree_col, table_col = st.columns([1.6, 1])
+    tree_col.plotly_chart(charts.beam_tree_figure(beam.tree, expected), key="beam_chart",
+                          config={"displayModeBar": False})
+    with table_col:
+        st.markdown(outcomes_table(greedy, beam, samples, expected))
+        best, found = beam.tokens[0, 0].tolist(), beam.tokens[0].tolist()
+        if best != greedy.tokens[0].tolist():
+            st.info(f"The search found a more probable output than greedy: {spell(best)} "
+                    f"(log p {beam.total[0, 0]:.3f} vs {greedy.total_logp[0]:.3f}).", icon=":material/search:")
+        elif expected in found and best != expected:
+            st.info(f"The expected output is hypothesis #{found.index(expected) + 1}: the model prefers another.",
+                    icon=":material/search:")
+    st.caption(f"Each column is a decoder step. From every kept prefix (blue) the search expands its {width} most "
+               "probable next tokens, labelled with their log-probability; only the "
+               f"{width} most probable prefixes overall are kept, the rest (grey) are pruned. Green: the best "
+               "output's path, red where it departs from the expected token.")
+
+
+def sampling_ui(directory, source: list[int], expected: list[int]) -> None:
+    cols = st.columns([2, 1.4, 1], vertical_alignment="bottom")
+    temperature = cols[0].select_slider("Temperature T", TEMPERATURES, value=1.0, key="sample_temperature",
+                                        help="Each step draws a token with probability ∝ p^(1/T): T < 1 sharpens the "
+                                             "softmax towards greedy, T > 1 flattens it towards uniform.")
+    draws = cols[1].select_slider("Draws", DRAWS, value=100, key="sample_draws")
+    seed = cols[2].number_input("Seed", 0, 2**31 - 1, 1, key="sample_seed")
+    try:
+        samples = state.service().sample(directory, source, float(temperature), int(draws), int(seed))
+    except (ValueError, ServiceError) as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    right = sum(n for out, n, _ in samples.counts() if list(out) == expected)
+    figure_col, counts_col = st.columns([1.4, 1])
+    with figure_col:
+        st.markdown(f"**Each step's softmax along the greedy path**, at T = 1 (outline) and T = {temperature:g} (bars)")
+        st.plotly_chart(charts.temperature_figure(samples.greedy_probs, samples.greedy_tempered, temperature),
+                        key="temperature_chart", config={"displayModeBar": False})
+    with counts_col:
+        distinct = len(samples.counts())
+        st.markdown(f"**{draws} draws**: {distinct} distinct output{'s' if distinct > 1 else ''}; the expected one, "
+                    f"{spell(expected)}, came {right} time{'' if right == 1 else 's'} ({right / draws:.0%}).")
+        st.plotly_chart(charts.samples_figure(samples.counts(), expected, draws), key="samples_chart",
+                        config={"displayModeBar": False})
+
+
+def colouring_label(name: str, n_out: int) -> str:
+    kind, _, index = name.partition(":")
+    j = int(index)
+    if kind == "out":
+        return f"expected output {j + 1} (= source value {n_out - j})"
+    return f"source value {j + 1}" + (f" (= expected output {n_out - j})" if j < n_out else " (not in the target)")
+
+
+def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
+    cols = st.columns([2, 1], vertical_alignment="bottom")
+    n = cols[1].select_slider("Random sources", [500, 1000, 2000, 5000], value=2000, key="context_n")
+    try:
+        space = state.service().context_space(directory, int(n), CONTEXT_SEED, source)
+    except (ValueError, ServiceError) as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    names = space.colourings()
+    colouring = cols[0].selectbox("Colour by", names, format_func=lambda k: colouring_label(k, n_out),
+                                  key="context_colouring")
+    label = colouring_label(colouring, n_out)
+    st.plotly_chart(charts.context_space_figure(space, colouring, label.split(" (")[0]), key="context_chart",
+                    config={"displayModeBar": False})
+    agree, chance = space.separation[colouring]
+    best = max(names, key=lambda k: space.separation[k][0] - space.separation[k][1])
+    best_agree, best_chance = space.separation[best]
+    explained = space.pca.explained
+    st.markdown(
+        f"Each point is one random source's context: the encoder's final h and c ({2 * units} numbers), projected "
+        f"on the two directions along which the {n:,} contexts vary most. They hold {explained[0]:.1%} and "
+        f"{explained[1]:.1%} of the variance, so this plane is a thin slice of the context. Coloured by "
+        f"{label}, a point's nearest neighbour in the plane has the same colour for **{agree:.1%}** of the points "
+        f"(chance: {chance:.1%}). Of all the colourings, **{colouring_label(best, n_out)}** separates best "
+        f"({best_agree:.1%} vs {best_chance:.1%} by chance)"
+        + (": the value the decoder must write first is what the context's main directions carry most."
+           if best == "out:0" else ".") + " The star is your source.")
+
+
+st.divider()
+st.subheader("Other ways to decode, and the context space")
+strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
+                                key="explore_strategy", label_visibility="collapsed")
+greedy = free if feed == "argmax" else other  # greedy decoding of this source, no what-if
+if strategy == "beam":
+    st.fragment(beam_ui)(choice.directory, source, expected, greedy)
+elif strategy == "sample":
+    st.fragment(sampling_ui)(choice.directory, source, expected)
+elif strategy == "context":
+    st.fragment(context_ui)(choice.directory, source, problem.n_out, choice.config.units)
+else:
+    st.caption("Pick a view: **beam search** keeps the most probable partial outputs at every step and shows the "
+               "tree it explored; **sampling** draws tokens from the softmax at a temperature; **context space** "
+               "places this source's encoder state among thousands of others.")
