@@ -17,6 +17,10 @@ laptop. The figures, each checked against its goal:
   second_session_explore  explore_enter in a second browser session while the first trains a 1,000,000-sample
                           run; p95 <= 0.5 s.
   ui_rss_ratio            the server's VmRSS after the 10th small run of a session / after its 1st; <= 1.3.
+  beam_tree               with Explore's beam search view open (width 5), a source + Enter -> its verdict and
+                          the redrawn beam tree (20 sources after 2 warm-ups); p50 <= 0.4 s.
+  context_space           click "Context space" -> the PCA plot of 2,000 sources: the first time for each shipped
+                          model (max <= 1 s), and again on classic, whose space the worker keeps (p50 <= 0.3 s).
 
 Run from the repository root (a few minutes with --quick, which does fewer tries of the slow figures):
 
@@ -120,6 +124,8 @@ GOALS = {
     "throughput_ratio": [Goal("ratio", ">=", 0.85)],
     "second_session_explore": [Goal("p95", "<=", 0.5, " s")],
     "ui_rss_ratio": [Goal("ratio", "<=", 1.3)],
+    "beam_tree": [Goal("p50", "<=", 0.4, " s")],
+    "context_space": [Goal("first_max", "<=", 1.0, " s"), Goal("again_p50", "<=", 0.3, " s")],
 }
 
 
@@ -444,8 +450,8 @@ class Bench:
         return quick if self.quick else full
 
     def shared_app(self) -> App:
-        """The shared server, started on first use and visited once: the model service (its inference worker,
-        then its spare training process) starts with the first page a session opens, not with the server."""
+        """The shared server, started on first use and visited once (the model service starts with the server;
+        its spare training process once the saved models are loaded)."""
         if self._shared is None:
             self._shared = App(self.workdir, self.models)
             self._shared.wait_healthy()
@@ -493,6 +499,62 @@ def startup(bench: Bench) -> Result:
                 wait_js(tab.page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE))
                 seconds.append(time.perf_counter() - app.started)
     return Result("", latency_summary(seconds), {"seconds": seconds, "health_seconds": health})
+
+
+def beam_tree(bench: Bench) -> Result:
+    """With the beam search view open (width 5), a new source + Enter -> its verdict and a redrawn beam tree."""
+    with bench.explore_tab() as tab:
+        wait_explore_ready(tab)
+        tab.page.get_by_text("Beam search", exact=True).click()
+        wait_js(tab.page, "() => __bench.points('^kept$', false) >= 5")
+        seconds = []
+        for i, source in enumerate(random_sources(2 + bench.tries(20, 8), 3)):
+            box = tab.page.get_by_label("Source: 6 values from 1 to 50", exact=True)
+            box.fill(" ".join(map(str, source)))
+            tab.page.evaluate("() => __bench.mark()")
+            start = time.perf_counter()
+            box.press("Enter")
+            wait_js(tab.page, "(p) => __bench.hasText(p) && __bench.points('^kept$', true) >= 5",
+                    verdict_pattern(source))
+            if i >= 2:
+                seconds.append(time.perf_counter() - start)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
+def toggle_view(page: Page, label: str) -> float:
+    """Click a strategy view's button; seconds until a context-space figure with 2,000 points is (re)drawn."""
+    page.evaluate("() => __bench.mark()")
+    start = time.perf_counter()
+    page.get_by_text(label, exact=True).click()
+    wait_js(page, "() => __bench.points('^random sources$', true) >= 2000")
+    return time.perf_counter() - start
+
+
+def context_space(bench: Bench) -> Result:
+    """Context space of 2,000 sources: the first look at each shipped model (nothing cached in the worker), then
+    looks again at classic (the worker keeps the space; the page asks again and redraws)."""
+    first, again = [], []
+    with bench.explore_tab() as tab:
+        page = tab.page
+        wait_explore_ready(tab)
+        for name in ("classic-tutorial", "wide", "classic")[:bench.tries(3, 2)]:
+            page.mouse.wheel(0, -10_000)  # the model picker, at the top, must be on screen to open
+            time.sleep(0.5)
+            page.get_by_test_id("stMainBlockContainer").get_by_role("combobox").first.click()
+            page.get_by_role("option", name=f"{name} — ").click()
+            time.sleep(2)  # the page redraws for that model
+            first.append(toggle_view(page, "Context space"))
+            page.get_by_text("Beam search", exact=True).click()  # leave the view: the next model starts closed
+            wait_js(page, "() => __bench.points('^kept$', false) >= 1", fast=False)
+        page.get_by_text("Context space", exact=True).click()
+        wait_js(page, "() => __bench.points('^random sources$', false) >= 2000", fast=False)
+        for _ in range(bench.tries(10, 4)):
+            page.get_by_text("Beam search", exact=True).click()
+            wait_js(page, "() => __bench.points('^kept$', false) >= 1", fast=False)
+            again.append(toggle_view(page, "Context space"))
+    summary = {"first_max": max(first), "again_p50": float(np.percentile(again, 50)),
+               "again_p95": float(np.percentile(again, 95))}
+    return Result("", summary, {"first_seconds": first, "again_seconds": again})
 
 
 def train_first_point(bench: Bench) -> Result:
@@ -553,7 +615,8 @@ def ui_rss_ratio(bench: Bench) -> Result:
 
 
 FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
-    startup, explore_enter, train_first_point, throughput_ratio, second_session_explore, ui_rss_ratio)}
+    startup, explore_enter, beam_tree, context_space, train_first_point, throughput_ratio, second_session_explore,
+    ui_rss_ratio)}
 
 
 # --- running and reporting -----------------------------------------------------------------------------------

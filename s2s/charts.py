@@ -266,13 +266,16 @@ def context_space_figure(space, colouring: str, label: str, height: int = 520) -
     """The contexts of a ContextSpace in their first two principal components, coloured by `colouring` (see
     ContextSpace.labels); hover shows each point's source and target; the typed source is a star."""
     values = space.labels(colouring)
-    hover = [f"{' '.join(map(str, s))} → {' '.join(map(str, t))}" for s, t in zip(space.sources.tolist(),
-                                                                               space.targets.tolist())]
+    # Each point's source and target as numbers (sent as a binary array), spelled out by the hover template.
+    n_in, n_out = space.sources.shape[1], space.targets.shape[1]
+    spelled = " ".join(f"%{{customdata[{i}]}}" for i in range(n_in)) + " → " + " ".join(
+        f"%{{customdata[{n_in + j}]}}" for j in range(n_out))
     data = [dict(type="scattergl", mode="markers", x=space.coords[:, 0], y=space.coords[:, 1],
-                 marker=dict(size=5, color=values, colorscale="Turbo", opacity=0.75,
+                 marker=dict(size=5, color=values, colorscale="Turbo",
                              colorbar=dict(title=dict(text=label, side="right"), thickness=12)),
-                 customdata=values, text=hover, name="random sources",
-                 hovertemplate="%{text}<br>" + label + " = %{customdata}<extra></extra>")]
+                 customdata=np.concatenate([space.sources, space.targets, values[:, None]], axis=1),
+                 name="random sources",
+                 hovertemplate=spelled + f"<br>{label} = %{{customdata[{n_in + n_out}]}}<extra></extra>")]
     if space.point is not None:
         data.append(dict(type="scatter", mode="markers+text", x=[space.point[0]], y=[space.point[1]],
                          marker=dict(symbol="star", size=20, color="#111827", line=dict(width=1.5, color="white")),

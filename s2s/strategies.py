@@ -26,6 +26,7 @@ MAX_BEAM_WIDTH = 10
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0  # the app offers 0.05..5
 MAX_SAMPLES = 10_000
 MAX_CONTEXT_SOURCES = 20_000
+DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED = 2000, 11  # what Explore's context view shows first
 _TINY = np.finfo(np.float32).tiny  # log(0) would be -inf: a softmax in float32 never quite reaches 0 anyway
 
 
@@ -227,16 +228,21 @@ def pca(x: np.ndarray, k: int = 2) -> PCA:
     return PCA(mean, components, variance[:k] / variance.sum())
 
 
-def neighbour_agreement(coords: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """How well labels separate in a plane: the fraction of points whose nearest other point has the same
-    label, and what chance would give (the sum of the squared label frequencies)."""
+def nearest_neighbours(coords: np.ndarray) -> np.ndarray:
+    """For each point, the index of the nearest other point (Euclidean), 1,024 rows of distances at a time."""
     squared = (coords ** 2).sum(axis=1)
     nearest = np.empty(len(coords), np.int64)
-    for start in range(0, len(coords), 1024):  # 1,024 rows of distances at a time: bounded memory for any n
+    for start in range(0, len(coords), 1024):
         rows = slice(start, start + 1024)
         d = squared[rows, None] + squared[None, :] - 2 * coords[rows] @ coords.T
         d[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
         nearest[rows] = d.argmin(axis=1)
+    return nearest
+
+
+def neighbour_agreement(labels: np.ndarray, nearest: np.ndarray) -> tuple[float, float]:
+    """How well labels separate in a plane: the fraction of points whose nearest other point (`nearest`) has the
+    same label, and what chance would give (the sum of the squared label frequencies)."""
     agree = float((labels[nearest] == labels).mean())
     frequencies = np.unique(labels, return_counts=True)[1] / len(labels)
     return agree, float((frequencies ** 2).sum())
@@ -271,7 +277,7 @@ def context_states(model: Seq2Seq, source) -> np.ndarray:
     return np.concatenate([h, c], axis=1)
 
 
-def context_space(model: Seq2Seq, n: int = 2000, seed: int = 11) -> ContextSpace:
+def context_space(model: Seq2Seq, n: int = DEFAULT_CONTEXT_SOURCES, seed: int = CONTEXT_SEED) -> ContextSpace:
     if not 10 <= n <= MAX_CONTEXT_SOURCES:
         raise ValueError(f"The context space needs between 10 and {MAX_CONTEXT_SOURCES:,} sources, got {n:,}.")
     sources = random_sources(model.problem, n, seed)
@@ -279,5 +285,6 @@ def context_space(model: Seq2Seq, n: int = 2000, seed: int = 11) -> ContextSpace
     fitted = pca(states)
     coords = fitted.project(states)
     space = ContextSpace(sources, target_of(model.problem, sources), coords, fitted, seed, {})
-    space.separation = {name: neighbour_agreement(coords, space.labels(name)) for name in space.colourings()}
+    nearest = nearest_neighbours(coords)
+    space.separation = {name: neighbour_agreement(space.labels(name), nearest) for name in space.colourings()}
     return space

@@ -135,20 +135,36 @@ class InferenceWorker:
             else:
                 self.handle(rid, op, args)
 
+    def idle_work(self):
+        """(model ref, a callable) of the next preparation to do while idle, or None."""
+        from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
+
+        for ref, model in reversed(self.models.items()):
+            if not model.traced:
+                return ref, model.warm_up
+        if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
+            for ref in reversed(self.models):
+                if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED) not in self.spaces:
+                    return ref, lambda ref=ref: self.context_space(ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None)
+        return None
+
     def serve(self) -> None:
         while True:
             if self.deferred:
                 self.serve_quick()
                 self.handle(*self.deferred.popleft())
                 continue
-            cold = [ref for ref, model in self.models.items() if not model.traced]
-            # Idle for IDLE_SECONDS: trace one loaded model's decoding graph (~0.5 s, which a request would wait for).
-            if cold and not self.conn.poll(IDLE_SECONDS):
+            # Idle for IDLE_SECONDS: prepare one loaded model a little more, one thing at a time, so that a request
+            # never waits for it: trace its decoding graph (~0.5 s), then compute its default context space
+            # (~0.4 s), which Explore's context view would otherwise compute on its first look.
+            idle_work = self.idle_work()
+            if idle_work and not self.conn.poll(IDLE_SECONDS):
+                ref, work = idle_work
                 try:
-                    self.models[cold[-1]].warm_up()
+                    work()
                 except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
                     traceback.print_exc()
-                    del self.models[cold[-1]]
+                    del self.models[ref]
                 continue
             try:
                 rid, op, args = self.conn.recv()

@@ -111,6 +111,8 @@ def test_context_space_figure_colours_points_and_marks_the_typed_source():
     figure = charts.context_space_figure(space, "in:1", "source value 2")
     points, star = figure.data
     assert len(points.x) == 50 and list(points.marker.color) == sources[:, 1].tolist()
-    assert points.text[0] == f"{' '.join(map(str, sources[0]))} → {sources[0, 1]} {sources[0, 0]}"
+    assert points.customdata[0].tolist() == [*sources[0], sources[0, 1], sources[0, 0], sources[0, 1]]
+    assert points.hovertemplate.startswith("%{customdata[0]} %{customdata[1]} %{customdata[2]} %{customdata[3]} → "
+                                           "%{customdata[4]} %{customdata[5]}<br>source value 2 = %{customdata[6]}")
     assert (star.x[0], star.y[0]) == (0.5, -0.5)
     assert f"{fitted.explained[0]:.1%}" in figure.layout.xaxis.title.text

@@ -217,3 +217,25 @@ def test_decode_variants_are_the_single_decodes(service, tiny_saved):
         np.testing.assert_array_equal(trace.tokens, alone.tokens)
         np.testing.assert_array_equal(trace.probs, alone.probs)
         assert trace.feed == feed and trace.forced == (forced or {})
+
+
+def test_strategies_from_the_worker_equal_the_library(service, tiny_saved, tiny_model):
+    from s2s import strategies
+
+    source = [3, 7, 1, 9]
+    remote, local = service.beam(tiny_saved, source, 3), strategies.beam_search(tiny_model, source, 3, keep_tree=True)
+    assert (remote.tokens == local.tokens).all() and np.allclose(remote.total, local.total, atol=1e-6)
+    assert [(n.step, n.token, n.kept, n.best) for n in remote.tree] == [(n.step, n.token, n.kept, n.best)
+                                                                        for n in local.tree]
+    remote, local = service.sample(tiny_saved, source, 2.0, 50, 4), strategies.sample(tiny_model, source, 2.0, 50, 4)
+    assert (remote.tokens == local.tokens).all()
+    space = service.context_space(tiny_saved, 300, 5, source)
+    local = strategies.context_space(tiny_model, 300, 5)
+    assert np.allclose(space.coords, local.coords, atol=1e-5) and space.separation == local.separation
+    assert np.allclose(space.point, local.pca.project(strategies.context_states(tiny_model, source))[0], atol=1e-5)
+    beam_eval = service.evaluate(tiny_saved, 500, 3, beam_width=1)
+    assert (beam_eval.predicted == service.evaluate(tiny_saved, 500, 3).predicted).all()
+    with pytest.raises(ValueError, match="beam width"):
+        service.beam(tiny_saved, source, 0)
+    with pytest.raises(ValueError, match="temperature"):
+        service.sample(tiny_saved, source, -1.0, 5, 1)

@@ -8,8 +8,8 @@ import pytest
 from s2s import store
 from s2s.data import random_sources
 from s2s.decode import decode, predict
-from s2s.strategies import (Samples, beam_search, context_space, context_states, neighbour_agreement, pca, sample,
-                            temper)
+from s2s.strategies import (Samples, beam_search, context_space, context_states, nearest_neighbours,
+                            neighbour_agreement, pca, sample, temper)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,9 +124,14 @@ def test_context_space_places_a_typed_source_and_measures_separation(classic):
 
 
 def test_neighbour_agreement_of_separated_and_mixed_labels():
-    coords = np.array([[0, 0], [0, 1], [10, 0], [10, 1]], float)
-    assert neighbour_agreement(coords, np.array([1, 1, 2, 2])) == (1.0, 0.5)
-    assert neighbour_agreement(coords, np.array([1, 2, 1, 2]))[0] == 0.0
+    coords = np.array([[0, 0], [0, 1], [10, 0], [10, 1.5]], float)
+    nearest = nearest_neighbours(coords)
+    assert nearest.tolist() == [1, 0, 3, 2]
+    assert neighbour_agreement(np.array([1, 1, 2, 2]), nearest) == (1.0, 0.5)
+    assert neighbour_agreement(np.array([1, 2, 1, 2]), nearest)[0] == 0.0
+    many = np.random.default_rng(1).normal(size=(2500, 2))  # more than one block of 1,024 rows
+    brute = ((many[:, None] - many[None]) ** 2).sum(-1) + np.diag(np.full(2500, np.inf))
+    assert (nearest_neighbours(many) == brute.argmin(axis=1)).all()
 
 
 @pytest.mark.parametrize("call, words", [

@@ -13,6 +13,7 @@ import streamlit as st
 from s2s import charts
 from s2s.data import parse_sequence, random_sources, target_of
 from s2s.service import ServiceError
+from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 from s2s.ui import state
 
 TUTORIAL_EXAMPLE = "13 28 18 7 9 5"
@@ -37,7 +38,6 @@ STRATEGY_VIEWS = {
 }
 TEMPERATURES = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0]
 DRAWS = [10, 20, 50, 100, 200, 500, 1000]
-CONTEXT_SEED = 11
 
 
 @dataclass
@@ -316,7 +316,7 @@ def colouring_label(name: str, n_out: int) -> str:
 
 def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
     cols = st.columns([2, 1], vertical_alignment="bottom")
-    n = cols[1].select_slider("Random sources", [500, 1000, 2000, 5000], value=2000, key="context_n")
+    n = cols[1].select_slider("Random sources", [500, 1000, 2000, 5000], value=DEFAULT_CONTEXT_SOURCES, key="context_n")
     try:
         space = state.service().context_space(directory, int(n), CONTEXT_SEED, source)
     except (ValueError, ServiceError) as error:
@@ -343,18 +343,22 @@ def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
            if best == "out:0" else ".") + " The star is your source.")
 
 
+def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[int], greedy) -> None:
+    """The strategy views: a fragment of its own, so picking a view or moving its settings redraws only this."""
+    strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
+                                    key="explore_strategy", label_visibility="collapsed")
+    if strategy == "beam":
+        beam_ui(choice.directory, source, expected, greedy)
+    elif strategy == "sample":
+        sampling_ui(choice.directory, source, expected)
+    elif strategy == "context":
+        context_ui(choice.directory, source, choice.problem.n_out, choice.config.units)
+    else:
+        st.caption("Pick a view: **beam search** keeps the most probable partial outputs at every step and shows "
+                   "the tree it explored; **sampling** draws tokens from the softmax at a temperature; **context "
+                   "space** places this source's encoder state among thousands of others.")
+
+
 st.divider()
 st.subheader("Other ways to decode, and the context space")
-strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
-                                key="explore_strategy", label_visibility="collapsed")
-greedy = free if feed == "argmax" else other  # greedy decoding of this source, no what-if
-if strategy == "beam":
-    st.fragment(beam_ui)(choice.directory, source, expected, greedy)
-elif strategy == "sample":
-    st.fragment(sampling_ui)(choice.directory, source, expected)
-elif strategy == "context":
-    st.fragment(context_ui)(choice.directory, source, problem.n_out, choice.config.units)
-else:
-    st.caption("Pick a view: **beam search** keeps the most probable partial outputs at every step and shows the "
-               "tree it explored; **sampling** draws tokens from the softmax at a temperature; **context space** "
-               "places this source's encoder state among thousands of others.")
+st.fragment(strategies_ui)(choice, source, expected, free if feed == "argmax" else other)  # greedy, no what-if
