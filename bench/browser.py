@@ -21,6 +21,10 @@ laptop. The figures, each checked against its goal:
                           the redrawn beam tree (20 sources after 2 warm-ups); p50 <= 0.4 s.
   context_space           click "Context space" -> the PCA plot of 2,000 sources: the first time for each shipped
                           model (max <= 1 s), and again on classic, whose space the worker keeps (p50 <= 0.3 s).
+  snapshot_slider         move Explore's training slider one snapshot on classic -> that snapshot's note and a
+                          redrawn decode figure (20 moves); p50 <= 0.3 s.
+  learning_curve          with the learning-curve view open, a source + Enter -> its curve over all of classic's
+                          snapshots redrawn (10 sources); p50 <= 0.5 s.
 
 Run from the repository root (a few minutes with --quick, which does fewer tries of the slow figures):
 
@@ -126,6 +130,8 @@ GOALS = {
     "ui_rss_ratio": [Goal("ratio", "<=", 1.3)],
     "beam_tree": [Goal("p50", "<=", 0.4, " s")],
     "context_space": [Goal("first_max", "<=", 1.0, " s"), Goal("again_p50", "<=", 0.3, " s")],
+    "snapshot_slider": [Goal("p50", "<=", 0.3, " s")],
+    "learning_curve": [Goal("p50", "<=", 0.5, " s")],
 }
 
 
@@ -521,6 +527,54 @@ def beam_tree(bench: Bench) -> Result:
     return Result("", latency_summary(seconds), {"seconds": seconds})
 
 
+def snapshot_slider(bench: Bench) -> Result:
+    """Explore on classic: move the training-progress slider one snapshot (arrow key) -> the note naming that
+    snapshot's samples and a redrawn decode figure (20 moves after 2 warm-ups, back and forth mid-training)."""
+    with bench.explore_tab() as tab:
+        page = tab.page
+        wait_explore_ready(tab)
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        for _ in range(12):  # from the final weights back to mid-training, untimed
+            slider.press("ArrowLeft")
+            time.sleep(0.4)
+        time.sleep(1.5)
+        seconds = []
+        for i in range(22):
+            key = "ArrowLeft" if (i // 4) % 2 else "ArrowRight"
+            before = page.evaluate("() => document.body.innerText.match(/weights after ([\\d,]+)/)?.[1]")
+            page.evaluate("() => __bench.mark()")
+            start = time.perf_counter()
+            slider.press(key)
+            wait_js(page, """(before) => { const m = document.body.innerText.match(/weights after ([\\d,]+)/);
+                              return m && m[1] !== before && __bench.points('', true) >= 0; }""", before)
+            if i >= 2:
+                seconds.append(time.perf_counter() - start)
+            time.sleep(0.3)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
+def learning_curve(bench: Bench) -> Result:
+    """Explore on classic with the learning-curve view open: a source + Enter -> the curve of that source over
+    all snapshots redrawn (its step-1 line names the new expected token); 10 sources after 2 warm-ups."""
+    with bench.explore_tab() as tab:
+        page = tab.page
+        wait_explore_ready(tab)
+        page.get_by_text("Learning curve", exact=True).click()
+        wait_js(page, "() => __bench.points('^step 1 ', false) >= 20")
+        seconds = []
+        for i, source in enumerate(random_sources(2 + bench.tries(10, 4), 5)):
+            box = page.get_by_label("Source: 6 values from 1 to 50", exact=True)
+            box.fill(" ".join(map(str, source)))
+            page.evaluate("() => __bench.mark()")
+            start = time.perf_counter()
+            box.press("Enter")
+            wait_js(page, "(p) => __bench.points(p, true) >= 20", f"^step 1 \\(expects {source[2]}\\)$")
+            if i >= 2:
+                seconds.append(time.perf_counter() - start)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
 def toggle_view(page: Page, label: str) -> float:
     """Click a strategy view's button; seconds until a context-space figure with 2,000 points is (re)drawn."""
     page.evaluate("() => __bench.mark()")
@@ -615,8 +669,8 @@ def ui_rss_ratio(bench: Bench) -> Result:
 
 
 FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
-    startup, explore_enter, beam_tree, context_space, train_first_point, throughput_ratio, second_session_explore,
-    ui_rss_ratio)}
+    startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, train_first_point,
+    throughput_ratio, second_session_explore, ui_rss_ratio)}
 
 
 # --- running and reporting -----------------------------------------------------------------------------------

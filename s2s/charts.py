@@ -286,3 +286,54 @@ def context_space_figure(space, colouring: str, label: str, height: int = 520) -
                   xaxis=dict(title=f"PC 1 ({explained[0]:.1%} of the variance)", zeroline=False),
                   yaxis=dict(title=f"PC 2 ({explained[1]:.1%})", zeroline=False))
     return go.Figure(data=data, layout=layout)
+
+
+def learning_curve_figure(curve, selected: int | None = None, height: int = 320) -> go.Figure:
+    """How one source was learned (an s2s.replay.LearningCurve): per output step, the probability of its expected
+    token at each snapshot against samples seen (log axis). Snapshots where the whole output was right are
+    marked along the top; a dotted line marks the first from which it stays right, a grey one the snapshot
+    shown (index `selected`)."""
+    samples = np.asarray(curve.samples, float)
+    data = []
+    for t in range(curve.expected_prob.shape[1]):
+        data.append(dict(type="scatter", mode="lines+markers", x=samples, y=curve.expected_prob[:, t],
+                         name=f"step {t + 1} (expects {int(curve.expected[t])})", marker=dict(size=5),
+                         line=dict(color=COLORS[t % len(COLORS)], width=2),
+                         hovertemplate=f"step {t + 1}: p({int(curve.expected[t])}) = %{{y:.3f}} after "
+                                       "%{x:,} samples<extra></extra>"))
+    right = np.flatnonzero(curve.correct)
+    data.append(dict(type="scatter", mode="markers", x=samples[right], y=np.full(len(right), 1.06),
+                     name="whole output right", marker=dict(symbol="square", size=7, color="#2ca02c"),
+                     hovertemplate="right after %{x:,} samples<extra></extra>"))
+    shapes, annotations = [], []
+    if curve.learned_at is not None:
+        x = samples[curve.learned_at]
+        shapes.append(dict(type="line", x0=x, x1=x, y0=0, y1=1.1, line=dict(color="#2ca02c", dash="dot")))
+        annotations.append(dict(x=np.log10(x), y=1.1, yanchor="bottom", showarrow=False, font=dict(size=11),
+                                text=f"right from {int(x):,} samples on"))
+    if selected is not None:
+        x = samples[selected]
+        shapes.append(dict(type="line", x0=x, x1=x, y0=0, y1=1.1, line=dict(color="#6b7280", width=3),
+                           opacity=0.35))
+    layout = dict(height=height, margin=dict(l=10, r=10, t=30, b=40), template="none", shapes=shapes,
+                  annotations=annotations, legend=dict(orientation="h", x=0, y=-0.25),
+                  xaxis=dict(type="log", title="samples seen"),
+                  yaxis=dict(range=[0, 1.12], title="p(expected token)", tickformat=".0%"))
+    return go.Figure(data=data, layout=layout)
+
+
+def accuracy_over_training_figure(accuracy, height: int = 320) -> go.Figure:
+    """Held-out accuracy of each output step and of the whole output at every snapshot (an
+    s2s.replay.AccuracyOverTraining), against samples seen (log axis)."""
+    samples = np.asarray(accuracy.samples, float)
+    data = [dict(type="scatter", mode="lines+markers", x=samples, y=accuracy.per_position[:, t],
+                 name=f"step {t + 1}", marker=dict(size=5), line=dict(color=COLORS[t % len(COLORS)], width=2),
+                 hovertemplate=f"step {t + 1}: %{{y:.1%}} after %{{x:,}} samples<extra></extra>")
+            for t in range(accuracy.per_position.shape[1])]
+    data.append(dict(type="scatter", mode="lines", x=samples, y=accuracy.exact, name="whole output (exact)",
+                     line=dict(color="#111827", width=3, dash="dash"),
+                     hovertemplate="exact: %{y:.1%} after %{x:,} samples<extra></extra>"))
+    layout = dict(height=height, margin=dict(l=10, r=10, t=10, b=40), template="none",
+                  legend=dict(orientation="h", x=0, y=-0.25), xaxis=dict(type="log", title="samples seen"),
+                  yaxis=dict(range=[0, 1.02], title=f"accuracy on {accuracy.n:,} sequences", tickformat=".0%"))
+    return go.Figure(data=data, layout=layout)

@@ -147,8 +147,9 @@ def _train(args) -> int:
           f"({result.history.samples[-1] / result.elapsed:,.0f} samples/s)")
     print(f"Held-out exact-sequence accuracy: {100 * evaluation.exact:.2f} % on {evaluation.n:,} sequences "
           f"(seed {evaluation.seed}; token accuracy {100 * evaluation.token:.2f} %; measured in {eval_seconds:.2f} s)")
-    store.save(result.model, out, store.run_card(out, result, evaluation, args.notes))
-    print(f"Saved to {out}/ (model.keras + card.json)")
+    store.save(result.model, out, store.run_card(out, result, evaluation, args.notes), result.timeline)
+    extra = f", {store.SNAPSHOT_FILE} ({len(result.timeline)} snapshots)" if result.timeline else ""
+    print(f"Saved to {out}/ (model.keras, card.json{extra})")
     return 0
 
 

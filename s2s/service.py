@@ -59,7 +59,7 @@ def model_ref(directory: str | Path) -> tuple:
     """How the worker names a model folder: its path plus the stamp of its files, so a re-saved model loads anew."""
     directory = Path(directory)
     stamp = []
-    for name in (store.MODEL_FILE, store.CARD_FILE):
+    for name in (store.MODEL_FILE, store.CARD_FILE, store.SNAPSHOT_FILE):
         try:
             info = (directory / name).stat()
             stamp.append((info.st_mtime_ns, info.st_size))
@@ -410,13 +410,34 @@ class Service:
         """Load a model in the worker (checking its weights against its card); returns its parameter count."""
         return self.inference.call("load", ref=model_ref(directory))
 
-    def decode(self, directory: Path, source, feed: str = "argmax", forced: dict[int, int] | None = None):
-        """The full decoding trace (s2s.decode.Trace) of a source by the model in `directory`."""
-        return self.decode_variants(directory, source, [(feed, forced)])[0]
+    def decode(self, directory: Path, source, feed: str = "argmax", forced: dict[int, int] | None = None,
+               snapshot: int | None = None):
+        """The full decoding trace (s2s.decode.Trace) of a source by the model in `directory` (with the weights
+        of snapshot k of its training timeline, if given)."""
+        return self.decode_variants(directory, source, [(feed, forced)], snapshot)[0]
 
-    def decode_variants(self, directory: Path, source, variants: list[tuple[str, dict[int, int] | None]]) -> list:
+    def decode_variants(self, directory: Path, source, variants: list[tuple[str, dict[int, int] | None]],
+                        snapshot: int | None = None) -> list:
         """Traces of one source under several (feed, forced) settings, in one request to the worker."""
-        return self.inference.call("decode", ref=model_ref(directory), source=source, variants=list(variants))
+        return self.inference.call("decode", ref=model_ref(directory), source=source, variants=list(variants),
+                                   snapshot=snapshot)
+
+    def timeline(self, directory: Path) -> list[int] | None:
+        """Samples seen at each snapshot of the model's training timeline; None if it has none. A damaged
+        snapshots file raises ValueError (the model itself still serves)."""
+        return self.inference.call("timeline", ref=model_ref(directory))
+
+    def learning_curve(self, directory: Path, source, feed: str = "argmax",
+                       on_progress: Callable[[int, int], None] | None = None):
+        """s2s.replay.LearningCurve: the source decoded at every snapshot; progress (done, total) per snapshot."""
+        return self.inference.call("learning_curve", on_progress, ref=model_ref(directory), source=source, feed=feed)
+
+    def accuracy_over_training(self, directory: Path, n: int = 1000, seed: int = 7, feed: str = "argmax",
+                               on_progress: Callable[[int, int], None] | None = None):
+        """s2s.replay.AccuracyOverTraining: held-out accuracy per output step at every snapshot; progress
+        (done, total) per snapshot."""
+        return self.inference.call("accuracy_over_training", on_progress, ref=model_ref(directory), n=n, seed=seed,
+                                   feed=feed)
 
     def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None,
                  beam_width: int | None = None):

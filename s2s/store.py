@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from s2s import snapshots
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 CARD_FORMAT = "seq2seq-studio/1"
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
+SNAPSHOT_FILE = snapshots.SNAPSHOT_FILE
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = PROJECT / "pretrained"
@@ -183,12 +185,26 @@ def _write_card(staging: Path, card: dict) -> None:
         os.fsync(f.fileno())
 
 
-def save(model: Seq2Seq, directory: str | Path, card: dict) -> Path:
-    """Write model.keras and card.json to `directory` atomically."""
+def save(model: Seq2Seq, directory: str | Path, card: dict, timeline: snapshots.Timeline | None = None) -> Path:
+    """Write model.keras, card.json and (given one) the training timeline to `directory`, atomically."""
     def write(staging: Path) -> None:
         model.training.save(staging / MODEL_FILE)
+        if timeline is not None:
+            timeline.save(staging / SNAPSHOT_FILE)
         _write_card(staging, card)
     return _write_atomically(Path(directory), write)
+
+
+def load_timeline(directory: str | Path) -> snapshots.Timeline | None:
+    """The training timeline saved with a model, None when it has none; a damaged file raises ModelFileError
+    (the model itself still loads: a timeline is an extra)."""
+    path = Path(directory) / SNAPSHOT_FILE
+    if not path.exists():
+        return None
+    try:
+        return snapshots.Timeline.load(path)
+    except snapshots.TimelineError as error:
+        raise ModelFileError(str(error)) from None
 
 
 def publish(source: str | Path, directory: str | Path) -> Path:
@@ -199,6 +215,8 @@ def publish(source: str | Path, directory: str | Path) -> Path:
 
     def write(staging: Path) -> None:
         shutil.copyfile(source / MODEL_FILE, staging / MODEL_FILE)
+        if (source / SNAPSHOT_FILE).is_file():
+            shutil.copyfile(source / SNAPSHOT_FILE, staging / SNAPSHOT_FILE)
         _write_card(staging, card)
     return _write_atomically(directory, write)
 

@@ -19,6 +19,7 @@ from s2s.data import generate
 from s2s.decode import predict
 from s2s.history import History, Progress
 from s2s.model import Seq2Seq
+from s2s.snapshots import Recorder, Timeline
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TrainResult:
     exact_accuracy: float
     token_accuracy: float
     config: TrainConfig
+    timeline: Timeline | None = None  # the weights at log-spaced points of the run, then its final weights
 
 
 class Trainer:
@@ -51,6 +53,7 @@ class Trainer:
         self.data = generate(problem, train_config.samples, seed=[train_config.seed, 0])
         self.holdout = generate(problem, train_config.eval_size, seed=[train_config.seed, 1])
         self.history = History(batch_size=train_config.batch_size)
+        self.recorder = Recorder(self.total_samples, train_config.batch_size, self.model.count_params())
         self.reason = "not started"
 
     @property
@@ -104,7 +107,8 @@ class Trainer:
         )
         elapsed = time.perf_counter() - start
         exact, token = self.measure_holdout()  # already recorded at the end of training: no second decode
-        return TrainResult(self.model, self.history, self.reason, elapsed, exact, token, self.config)
+        return TrainResult(self.model, self.history, self.reason, elapsed, exact, token, self.config,
+                           self.recorder.timeline())
 
 
 def _learning_rate(config: TrainConfig):
@@ -144,6 +148,8 @@ class _LiveHistory(keras.callbacks.Callback):
         history.loss.append((self.running[1] - loss_sum) / size)
         history.token_accuracy.append((self.running[2] - accuracy_sum) / size)
         history.seconds.append(time.perf_counter() - self.start)
+        if self.trainer.recorder.due(self.seen):
+            self.trainer.recorder.record(self.seen, self.model.get_weights())
 
         evaluated = False
         if self.seen >= self.next_eval:
@@ -168,6 +174,8 @@ class _LiveHistory(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.trainer.reason == "running":
             self.trainer.reason = "completed"
+        if self.seen:
+            self.trainer.recorder.record(self.seen, self.model.get_weights())  # the final weights
         self.trainer.measure_holdout()
         self._report(done=True)
 

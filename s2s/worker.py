@@ -21,9 +21,10 @@ import traceback
 from collections import OrderedDict, deque
 from multiprocessing.connection import Connection
 
-LONG_OPS = ("evaluate",)
+LONG_OPS = ("evaluate", "learning_curve", "accuracy_over_training")  # answered in parts, quick ones between
 MAX_CACHED_MODELS = 32
 MAX_CACHED_SPACES = 8
+MAX_CACHED_TIMELINES = 4  # each up to snapshots.MAX_BYTES, plus a scratch copy of its model
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -62,6 +63,11 @@ class InferenceWorker:
         self.models: OrderedDict[tuple, object] = OrderedDict()
         self.deferred: deque = deque()
         self.spaces: OrderedDict[tuple, object] = OrderedDict()  # context spaces, by (model ref, n, seed)
+        self.timelines: OrderedDict[tuple, object] = OrderedDict()  # training timelines (or None), by model ref
+        # Per model with a timeline: [a copy whose weights are set to the snapshot a decode asks for, the snapshot
+        # it holds now, a copy that replays walk through every snapshot]. Two copies: a decode served between two
+        # parts of a replay must not move the replay's weights, nor the replay the decode's.
+        self.scratch: OrderedDict[tuple, list] = OrderedDict()
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
@@ -75,6 +81,49 @@ class InferenceWorker:
         while len(self.models) > MAX_CACHED_MODELS:
             self.models.popitem(last=False)
         return loaded
+
+    def timeline(self, ref: tuple):
+        """The model's training timeline, None if it has none; a damaged one raises ValueError (ModelFileError)."""
+        from s2s import store
+
+        if ref not in self.timelines:
+            timeline = store.load_timeline(ref[0])
+            if timeline is not None:
+                timeline.check_fits([w.shape for w in self.model(ref).training.weights], str(ref[0]))
+            self.timelines[ref] = timeline
+            while len(self.timelines) > MAX_CACHED_TIMELINES:
+                self.timelines.popitem(last=False)
+        self.timelines.move_to_end(ref)
+        return self.timelines[ref]
+
+    def at_snapshot(self, ref: tuple, k: int | None):
+        """The model of `ref` with the weights of snapshot k (its scratch copy), or its final weights if k is None."""
+        if k is None:
+            return self.model(ref)
+        from s2s.model import Seq2Seq
+        from s2s.replay import use_snapshot
+
+        timeline = self.timeline(ref)
+        if timeline is None:
+            raise ValueError("This model has no training timeline (it was saved without snapshots).")
+        if ref not in self.scratch:
+            final = self.model(ref)
+            self.scratch[ref] = [Seq2Seq.build(final.problem, final.config), None,
+                                 Seq2Seq.build(final.problem, final.config)]
+            while len(self.scratch) > MAX_CACHED_TIMELINES:
+                self.scratch.popitem(last=False)
+        self.scratch.move_to_end(ref)
+        entry = self.scratch[ref]
+        if entry[1] != k:
+            entry[1] = None  # a failed switch leaves no false claim
+            use_snapshot(entry[0], timeline, k)
+            entry[1] = k
+        return entry[0]
+
+    def replay(self, ref: tuple, run):
+        """Run `run(replay copy, timeline)`, which moves that copy through the snapshots."""
+        self.at_snapshot(ref, len(self.timeline(ref) or [None]) - 1)  # checks the timeline, makes the copies
+        return run(self.scratch[ref][2], self.timeline(ref))
 
     def context_space(self, ref: tuple, n: int, seed: int, source):
         """A model's context space (cached: the second look costs one encoder call), with `source` placed in it."""
@@ -94,18 +143,31 @@ class InferenceWorker:
         return replace(space, point=space.pca.project(strategies.context_states(self.model(ref), source))[0])
 
     def handle(self, rid: int, op: str, args: dict) -> None:
-        from s2s import strategies
+        from s2s import replay, strategies
         from s2s.decode import decode
         from s2s.evaluate import evaluate
+
+        def progress(done: int, total: int) -> None:  # a long request's part is done: answer the quick ones
+            self.conn.send((rid, "progress", (done, total)))
+            self.serve_quick()
 
         try:
             if op == "ping":
                 result = os.getpid()
             elif op == "load":
                 result = self.model(args["ref"]).count_params()
-            elif op == "decode":  # one source, decoded once per (feed, forced) variant
-                model = self.model(args["ref"])
+            elif op == "decode":  # one source, decoded once per (feed, forced) variant, at a snapshot if given
+                model = self.at_snapshot(args["ref"], args.get("snapshot"))
                 result = [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
+            elif op == "timeline":
+                timeline = self.timeline(args["ref"])
+                result = None if timeline is None else timeline.samples.tolist()
+            elif op == "learning_curve":
+                result = self.replay(args["ref"], lambda model, timeline: replay.learning_curve(
+                    model, timeline, args["source"], args["feed"], on_progress=progress))
+            elif op == "accuracy_over_training":
+                result = self.replay(args["ref"], lambda model, timeline: replay.accuracy_over_training(
+                    model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))
             elif op == "beam":
                 result = strategies.beam_search(self.model(args["ref"]), args["source"], args["width"], keep_tree=True)
             elif op == "sample":
@@ -114,9 +176,6 @@ class InferenceWorker:
             elif op == "context":
                 result = self.context_space(args["ref"], args["n"], args["seed"], args.get("source"))
             elif op == "evaluate":
-                def progress(done: int, total: int) -> None:
-                    self.conn.send((rid, "progress", (done, total)))
-                    self.serve_quick()
                 result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
                                   on_progress=progress, beam_width=args.get("beam_width"))
             else:
@@ -142,6 +201,10 @@ class InferenceWorker:
         for ref, model in reversed(self.models.items()):
             if not model.traced:
                 return ref, model.warm_up
+        for ref, (at_snapshot, _, replayer) in reversed(self.scratch.items()):  # the copies of a timeline
+            for copy in (at_snapshot, replayer):
+                if not copy.traced:
+                    return ref, copy.warm_up
         if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
             for ref in reversed(self.models):
                 if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED) not in self.spaces:
@@ -234,7 +297,8 @@ def train_job(conn: Connection, prime_default: bool) -> None:
             evaluation = evaluate(result.model, 1000, 7)
             directory = spec["directory"]
             notes = f"Trained in the app; {result.reason} after {result.history.samples[-1]:,} samples."
-            store.save(result.model, directory, store.run_card(directory, result, evaluation, notes))
+            store.save(result.model, directory, store.run_card(directory, result, evaluation, notes),
+                       result.timeline)
     except Exception as error:
         conn.send(("failed", _error_payload(error)["message"]))
         return

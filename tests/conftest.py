@@ -28,13 +28,13 @@ def tiny_model(tiny_result):
 
 @pytest.fixture(scope="session")
 def tiny_saved(tiny_result, tmp_path_factory):
-    """The tiny model saved as a model folder, as the CLI would."""
+    """The tiny model saved as a model folder with its training timeline, as the CLI would."""
     from s2s import store
 
     root = tmp_path_factory.mktemp("models")
     card = store.make_card("tiny", tiny_result.model, TINY_TRAIN, history=tiny_result.history.downsampled(),
                            training_seconds=tiny_result.elapsed, reason=tiny_result.reason)
-    return store.save(tiny_result.model, root / "tiny", card)
+    return store.save(tiny_result.model, root / "tiny", card, tiny_result.timeline)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -236,7 +236,7 @@ def test_choosing_a_model_makes_it_active_everywhere(models_root):
     # A failing example opens on the Explore page, decoded by the same model.
     first_failure = next(b for b in at.button if b.key and b.key.startswith("open_"))
     index = int(first_failure.key.split("_")[1])
-    source = at.session_state["evaluate"].evaluation.source[index].tolist()
+    source = at.session_state["evaluate"].result.evaluation.source[index].tolist()
     first_failure.click().run()
     assert not at.exception
     assert at.selectbox(key="explore_model").value == "saved:classic-tutorial"
@@ -320,3 +320,100 @@ def test_explore_strategy_views_beam_sampling_and_context_space(models_root, cla
     at.selectbox(key="context_colouring").set_value("in:5").run()
     assert not at.exception
     assert any("Coloured by source value 6 (not in the target)" in m.value for m in at.markdown)
+
+
+def test_explore_replays_training_through_the_snapshots_of_classic(models_root, classic):
+    from s2s.model import Seq2Seq
+    from s2s.replay import use_snapshot
+
+    at = open_app()
+    slider = at.select_slider(key="explore_snapshot")
+    timeline = store.load_timeline(models_root / "classic")
+    assert slider.options == [str(k) for k in range(len(timeline))] or len(slider.options) == len(timeline)
+    assert slider.value == len(timeline) - 1 and shown_prediction(at) == [18, 28, 13]
+    slider.set_value(0).run()
+    assert not at.exception
+    scratch = Seq2Seq.build(classic.problem, classic.config)
+    use_snapshot(scratch, timeline, 0)
+    early = decode(scratch, [13, 28, 18, 7, 9, 5]).tokens[0].tolist()
+    assert shown_prediction(at) == early != [18, 28, 13]
+    assert any(f"weights after **{timeline.samples[0]:,}**" in i.value for i in at.info)
+    at.segmented_control(key="explore_strategy").set_value("curve").run()
+    assert not at.exception
+    curve = [t for t in figure_of(at.get("plotly_chart")[1]) if t["name"].startswith("step ")]
+    assert len(curve) == 3 and all(len(t["x"]) == len(timeline) for t in curve)
+    assert any("the whole output is right at every snapshot" in m.value for m in at.markdown)
+    # Back to the final weights; another model without a timeline shows no slider and says why.
+    at.select_slider(key="explore_snapshot").set_value(len(timeline) - 1).run()
+    assert shown_prediction(at) == [18, 28, 13] and not any("weights after" in i.value for i in at.info)
+    at.selectbox(key="explore_model").select("saved:classic-tutorial").run()
+    assert not at.exception and not at.select_slider
+    assert any("no training timeline" in i.value for i in at.info)
+    at.selectbox(key="explore_model").select("saved:classic").run()
+    assert at.select_slider(key="explore_snapshot").value == len(timeline) - 1
+
+
+def test_evaluate_replays_accuracy_over_training(models_root):
+    at = open_app("evaluate.py")
+    assert any("Decode held-out sequences with the weights of each" in c.value for c in at.caption)
+    at.button(key="over_training_button").click().run()
+    assert not at.exception
+    lines = figure_of(at.get("plotly_chart")[-1])
+    assert [t["name"] for t in lines] == ["step 1", "step 2", "step 3", "whole output (exact)"]
+    assert lines[3]["y"][0] < 0.05 and lines[3]["y"][-1] == 1.0  # from chance to all right
+    assert any("Each step first passes 90 % after" in m.value for m in at.markdown)
+
+
+def open_link(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def link_warnings(at) -> list[str]:
+    return [w.value for w in at.warning if "The link that opened this page" in w.value]
+
+
+def test_a_link_reopens_the_same_view(models_root):
+    at = open_app()
+    at.text_input(key="explore_text").input("3 9 27 1 2 4").run()
+    at.radio(key="explore_feed").set_value("softmax").run()
+    at.select_slider(key="explore_snapshot").set_value(20).run()
+    at.button(key="explore_reset").click().run()
+    at.button(key="explore_step").click().run()
+    link = dict(at.query_params)
+    assert {k: (v[0] if isinstance(v, list) else v) for k, v in link.items()} == {
+        "model": "classic", "source": "3 9 27 1 2 4", "feed": "softmax", "shown": "1", "snapshot": "20"}
+    before = shown_prediction(at)
+    other = open_link(**{k: (v[0] if isinstance(v, list) else v) for k, v in link.items()})
+    assert not other.exception and not link_warnings(other)
+    assert other.text_input(key="explore_text").value == "3 9 27 1 2 4"
+    assert other.radio(key="explore_feed").value == "softmax"
+    assert other.select_slider(key="explore_snapshot").value == 20
+    assert shown_prediction(other) == before and len(before) == 1
+    # A what-if on another model travels too.
+    wide = open_link(model="wide", source="1 2 3 4 5 6 7 8 9 10", force="2:77", shown="5")
+    assert not wide.exception and not link_warnings(wide)
+    assert any("step 2 → 77" in i.value for i in wide.info)
+    assert shown_prediction(wide)[1] == 77
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"model": "nope"}, "no model named “nope”"),
+    ({"model": "../../etc"}, "no model named"),
+    ({"source": "1 2 99 4 5 6"}, "its source is not usable"),
+    ({"source": "x" * 5000}, "its source is not usable"),
+    ({"feed": "beam"}, "is not a decoder feedback"),
+    ({"shown": "-1"}, "is not a number of steps"),
+    ({"force": "9:1"}, "its what-if is not usable"),
+    ({"force": "a:b"}, "its what-if is not usable"),
+    ({"snapshot": "999"}, "snapshot 999, which does not exist"),
+    ({"snapshot": "-3"}, "which does not exist"),
+    ({"model": "classic-tutorial", "snapshot": "2"}, "no training timeline"),
+])
+def test_every_bad_link_parameter_gives_a_message_and_defaults(models_root, params, words):
+    at = open_link(**params)
+    assert not at.exception
+    assert len(link_warnings(at)) == 1 and words in link_warnings(at)[0]
+    assert shown_prediction(at)  # the page still decodes, with defaults

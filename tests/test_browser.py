@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +122,7 @@ def test_explore_decodes_all_steps(app_url, page):
     # Play animates on a timer: the steps appear one by one, then the verdict.
     page.get_by_role("button", name="Reset").click()
     page.get_by_text("Press Step to run the decoder's first step").wait_for()
-    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Play", exact=True).click()
     # A moment with step 1 on screen and step 3 not yet: Play did not draw everything at once.
     page.wait_for_function("() => document.body.innerText.includes('chose 18')"
                            " && !document.body.innerText.includes('chose 13')")
@@ -160,15 +161,63 @@ def test_explore_strategy_views_draw_the_beam_tree_temperatures_and_context_spac
                                arg=[trace, points])
         assert page.get_by_test_id("stException").count() == 0 and page.get_by_test_id("stAlert").count() == 1
         if label == "Sampling":  # T = 3 (three notches up from 1): the flattened softmax and many outputs
-            page.get_by_role("slider").nth(1).press("ArrowRight")
-            page.get_by_role("slider").nth(1).press("ArrowRight")
-            page.get_by_role("slider").nth(1).press("ArrowRight")
+            temperature = page.get_by_test_id("stSlider").filter(has_text="Temperature T").get_by_role("slider")
+            for _ in range(3):
+                temperature.press("ArrowRight")
             page.get_by_text("at T = 1 (outline) and T = 3 (bars)").wait_for()
             page.wait_for_function("() => document.body.innerText.includes('distinct outputs')")
         page.get_by_text(label, exact=True).scroll_into_view_if_needed()
         page.mouse.wheel(0, 350)
         time.sleep(1)
         page.screenshot(path=ARTIFACTS / shot)
+
+
+def test_a_link_to_a_mid_training_snapshot_reopens_the_view_and_the_slider_moves_the_softmax(app_url, browser):
+    import re
+
+    def softmax_heights(tab) -> list[float]:
+        """The largest probability of each decoder step drawn, once all three are."""
+        script = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(
+            p => (p._fullData || []).filter(t => t.type === 'bar').map(t => Math.max(...t.y)))"""
+        tab.wait_for_function("() => (" + script + ")().length === 3")
+        return tab.evaluate(script)
+
+    first = new_tab(browser)
+    first.goto(app_url + "?model=classic&source=13+28+18+7+9+5&feed=argmax&shown=3&snapshot=8")
+    first.get_by_text(re.compile(r"weights after [\d,]+ of its 300,000")).wait_for()
+    first.get_by_text("Predicted [").wait_for()
+    time.sleep(1)
+    assert first.get_by_test_id("stException").count() == 0
+    early = softmax_heights(first)
+    first.screenshot(path=ARTIFACTS / "explore-early-in-training.png")
+    # The page keeps its URL on the view: a second browser opened on it shows the same verdict and softmax.
+    url = first.url
+    assert "snapshot=8" in url and "model=classic" in url
+    verdict = first.get_by_text(re.compile(r"^Predicted \[")).inner_text()
+    second = new_tab(browser)
+    second.goto(url)
+    second.get_by_text(verdict).wait_for()
+    time.sleep(1)
+    assert np.allclose(softmax_heights(second), early, atol=1e-6)
+    # The slider to the final weights: the softmax sharpens to near certainty.
+    slider = second.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")
+    second.get_by_text("Predicted [18, 28, 13], expected [18, 28, 13]: correct.").wait_for()
+    time.sleep(1)
+    late = softmax_heights(second)
+    assert min(late) > 0.99 and max(early) < 0.9
+    second.screenshot(path=ARTIFACTS / "explore-end-of-training.png")
+    second.get_by_text("Learning curve", exact=True).click()
+    second.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                             "p => (p._fullData || []).some(t => /^step 1 /.test(t.name || '')))")
+    second.get_by_text("Learning curve", exact=True).scroll_into_view_if_needed()
+    second.mouse.wheel(0, 350)
+    time.sleep(1)
+    second.screenshot(path=ARTIFACTS / "explore-learning-curve.png")
+    assert second.get_by_test_id("stException").count() == 0
+    first.context.close()
+    second.context.close()
 
 
 def choose_model(page, name: str) -> None:

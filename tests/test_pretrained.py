@@ -51,4 +51,4 @@ def test_classic_models_meet_their_promises():
 
 def test_pretrained_folder_stays_small():
     size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
-    assert size < 20 * 2**20
+    assert size <= 25 * 10**6  # issue 10: classic's training timeline (float16) fits beside the three models

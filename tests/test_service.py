@@ -239,3 +239,50 @@ def test_strategies_from_the_worker_equal_the_library(service, tiny_saved, tiny_
         service.beam(tiny_saved, source, 0)
     with pytest.raises(ValueError, match="temperature"):
         service.sample(tiny_saved, source, -1.0, 5, 1)
+
+
+def test_timeline_requests_replay_the_saved_snapshots(service, tiny_saved, tiny_model):
+    from s2s import replay
+    from s2s.model import Seq2Seq
+
+    samples = service.timeline(tiny_saved)
+    timeline = store.load_timeline(tiny_saved)
+    assert samples == timeline.samples.tolist() and len(samples) >= 20
+    scratch = Seq2Seq.build(tiny_model.problem, tiny_model.config)
+    source = [3, 7, 1, 9]
+    for k in (0, 5, len(samples) - 1):
+        replay.use_snapshot(scratch, timeline, k)
+        local = decode(scratch, source)
+        remote = service.decode(tiny_saved, source, snapshot=k)
+        assert (remote.tokens == local.tokens).all() and np.allclose(remote.probs, local.probs, atol=1e-6)
+    assert np.allclose(service.decode(tiny_saved, source).probs, decode(tiny_model, source).probs, atol=1e-6)
+    steps = []
+    curve = service.learning_curve(tiny_saved, source, on_progress=lambda done, total: steps.append(done))
+    assert steps == list(range(1, len(samples) + 1))
+    assert np.allclose(curve.expected_prob, replay.learning_curve(scratch, timeline, source).expected_prob, atol=1e-6)
+    # A decode at a snapshot asked for in the middle of a replay is that snapshot's, and the replay is unharmed.
+    middle = []
+    accuracy = service.accuracy_over_training(tiny_saved, 300, 2, on_progress=lambda done, total: middle.append(
+        service.decode(tiny_saved, source, snapshot=3).probs) if done == 5 else None)
+    replay.use_snapshot(scratch, timeline, 3)
+    assert np.allclose(middle[0], decode(scratch, source).probs, atol=1e-6)
+    assert np.allclose(accuracy.exact, replay.accuracy_over_training(scratch, timeline, 300, 2).exact)
+    with pytest.raises(ValueError, match="no snapshot 999"):
+        service.decode(tiny_saved, source, snapshot=999)
+
+
+def test_a_model_without_or_with_a_damaged_timeline_still_serves(service, tiny_saved, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_saved, bare)
+    (bare / store.SNAPSHOT_FILE).unlink()
+    assert service.timeline(bare) is None
+    with pytest.raises(ValueError, match="no training timeline"):
+        service.decode(bare, [3, 7, 1, 9], snapshot=0)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_saved, damaged)
+    (damaged / store.SNAPSHOT_FILE).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a readable snapshots file"):
+        service.timeline(damaged)
+    assert service.decode(damaged, [3, 7, 1, 9]).tokens.shape == (1, 2)

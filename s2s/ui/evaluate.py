@@ -1,28 +1,45 @@
-"""Evaluate page: exact and per-position accuracy on N random sequences, spot check, confusion, failures."""
+"""Evaluate page: exact and per-position accuracy on N random sequences, spot check, confusion, failures; for a
+model with a training timeline, its held-out accuracy per output step at every snapshot of training."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
 from s2s import charts
 from s2s.evaluate import Evaluation
+from s2s.replay import AccuracyOverTraining
 from s2s.service import ServiceError
 from s2s.ui import state
 
 MAX_FAILURES = 20
 
 
+FEEDS = {"argmax": "Greedy", "softmax": "Classic tutorial loop"}
+
+
 @dataclass
 class Result:
-    """The Evaluate page's state: the last evaluation, for the model it measured."""
+    """An evaluation, for the model it measured."""
 
     key: str
     evaluation: Evaluation
     seconds: float
+
+
+@dataclass
+class EvaluateState:
+    """The Evaluate page's state: the last evaluation, and each model's last replay of its timeline."""
+
+    result: Result | None = None
+    over_training: dict[str, AccuracyOverTraining] = field(default_factory=dict)
+
+
+def page_state() -> EvaluateState:
+    return st.session_state.setdefault("evaluate", EvaluateState())
 
 
 def run_ui(choice: state.ModelChoice) -> None:
@@ -42,7 +59,7 @@ def run_ui(choice: state.ModelChoice) -> None:
         st.error(str(error))
         return
     bar.empty()
-    st.session_state["evaluate"] = Result(choice.key, result, time.perf_counter() - started)
+    page_state().result = Result(choice.key, result, time.perf_counter() - started)
 
 
 def results_ui(choice: state.ModelChoice, result: Evaluation, seconds: float) -> None:
@@ -97,12 +114,53 @@ def failures_ui(key: str, result) -> None:
         st.caption(f"Showing the first {MAX_FAILURES}.")
 
 
+def over_training_ui(choice: state.ModelChoice) -> None:
+    """Held-out accuracy per output step at every snapshot of the model's training timeline, if it has one."""
+    svc = state.require_worker()
+    try:
+        samples = svc.timeline(choice.directory)
+    except (ValueError, ServiceError) as error:
+        st.warning(f"This model's training timeline cannot be used: {error}", icon=":material/history_toggle_off:")
+        return
+    st.subheader("Accuracy over training")
+    if not samples:
+        st.caption("This model was saved without snapshots of its weights, so its training cannot be replayed. "
+                   "Every run trained in this app or with `python -m s2s train` keeps them.")
+        return
+    cols = st.columns([2, 2, 1], vertical_alignment="bottom")
+    n = cols[0].select_slider("Held-out sequences", [500, 1000, 2000, 5000], value=1000, key="over_training_n")
+    feed = cols[1].radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, horizontal=True,
+                         key="over_training_feed")
+    page = page_state()
+    if cols[2].button("Replay training", key="over_training_button", icon=":material/history:"):
+        bar = st.progress(0.0, text="Decoding at each snapshot…")
+        try:
+            page.over_training[choice.key] = svc.accuracy_over_training(
+                choice.directory, int(n), 7, feed, on_progress=lambda done, total: bar.progress(
+                    done / total, text=f"snapshot {done} of {total}"))
+        except (ValueError, ServiceError) as error:
+            st.error(str(error))
+        bar.empty()
+    accuracy = page.over_training.get(choice.key)
+    if accuracy is None:
+        st.caption(f"Decode held-out sequences with the weights of each of the {len(samples)} snapshots of this "
+                   "model's training: when does each output step get learned?")
+        return
+    st.plotly_chart(charts.accuracy_over_training_figure(accuracy), key="over_training_chart")
+    firsts = accuracy.first_above(0.9)
+    st.markdown(f"{FEEDS[accuracy.feed]} decoding of {accuracy.n:,} held-out sequences (seed {accuracy.seed}). "
+                "Each step first passes 90 % after: " + ", ".join(
+                    f"step {t + 1} **{v:,}** samples" if v is not None else f"step {t + 1} never"
+                    for t, v in enumerate(firsts)) + ".")
+
+
 st.title("Evaluate")
 st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
 choice = state.model_picker("evaluate_model")
 run_ui(choice)
-stored = st.session_state.get("evaluate")
+stored = page_state().result
 if stored and stored.key == choice.key:
     results_ui(choice, stored.evaluation, stored.seconds)
 else:
     st.info("Choose how many sequences and press **Evaluate**.")
+over_training_ui(choice)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -32,6 +33,7 @@ FEED_NOTES = {
 
 
 STRATEGY_VIEWS = {
+    "curve": ":material/show_chart: Learning curve",
     "beam": ":material/account_tree: Beam search",
     "sample": ":material/casino: Sampling",
     "context": ":material/scatter_plot: Context space",
@@ -51,12 +53,17 @@ class View:
     playing: bool = False
     fresh: bool = False       # set by a full page run, so the fragment's first run there is not a Play tick
     signature: tuple = ()     # what was decoded: a new source, feed or override restarts the stepping
+    snapshot: int | None = None  # the training snapshot whose weights the view uses; None: the final weights
+    replaying: bool = False      # Play through training: the snapshot advances on a timer
+    replay_fresh: bool = False   # set by a full page run: the replay timer's first run there is not a tick
 
 
 @dataclass
 class ExploreState:
     views: dict[str, View] = field(default_factory=dict)
     current: str | None = None  # the model whose view the widgets hold
+    link_read: bool = False     # this session's URL was read (once: later changes to it are the page's own)
+    link_notes: list[str] = field(default_factory=list)  # what was wrong with the link that opened the page
 
 
 def page_state() -> ExploreState:
@@ -67,21 +74,138 @@ def random_text(problem) -> str:
     return " ".join(str(v) for v in random_sources(problem, 1, secrets.randbits(32))[0])
 
 
+def new_view(problem) -> View:
+    fits = problem.n_in == 6 and problem.cardinality >= 28
+    # A first look shows the whole decode; Reset, Step and Play replay it one step at a time.
+    return View(TUTORIAL_EXAMPLE if fits else random_text(problem), shown=problem.n_out)
+
+
 def view_for(choice: state.ModelChoice) -> View:
     """This model's view, its widgets loaded when the model changed or another page sent a source."""
-    ui, problem = page_state(), choice.problem
+    ui = page_state()
     view = ui.views.get(choice.key)
     if view is None:
-        fits = problem.n_in == 6 and problem.cardinality >= 28
-        # A first look shows the whole decode; Reset, Step and Play replay it one step at a time.
-        view = ui.views[choice.key] = View(TUTORIAL_EXAMPLE if fits else random_text(problem), shown=problem.n_out)
+        view = ui.views[choice.key] = new_view(choice.problem)
     request = state.take_explore_request(choice.key)
     if request is not None:
         view.text = " ".join(str(v) for v in request)
     if ui.current != choice.key or request is not None:
         ui.current = choice.key
         st.session_state.update(explore_text=view.text, whatif_step=1, whatif_token=1)
+        st.session_state.pop("explore_snapshot", None)  # another model, other snapshots: training_ui sets it
     return view
+
+
+# --- links: the view in the URL -------------------------------------------------------------------------------
+
+
+def read_link() -> None:
+    """Once per session, set the view up from the URL's parameters (a shared link): model, source, feed, shown
+    steps, what-if and training snapshot. A parameter that cannot be used is noted and left at its default."""
+    ui = page_state()
+    if ui.link_read:
+        return
+    ui.link_read = True
+    params = {k: v[:200] for k, v in st.query_params.to_dict().items()}
+    if not params:
+        return
+    notes, options = ui.link_notes, state.model_options()
+    name = params.get("model")
+    if name is not None:
+        if state.saved_key(name) in options:
+            state.set_active(state.saved_key(name))
+        else:
+            notes.append(f"there is no model named “{name}” here, so the active one is shown")
+    key = state.active_key(options)
+    if key is None:
+        return
+    choice = options[key]
+    problem = choice.problem
+    view = ui.views[key] = new_view(problem)
+    ui.current = None  # view_for loads the widgets from this view
+    if "source" in params:
+        try:
+            view.text = " ".join(map(str, parse_sequence(params["source"], problem)))
+        except ValueError as error:
+            notes.append(f"its source is not usable ({error})")
+    if "feed" in params:
+        if params["feed"] in FEEDS:
+            st.session_state["explore_feed"] = params["feed"]
+        else:
+            notes.append(f"“{params['feed']}” is not a decoder feedback (use {' or '.join(FEEDS)})")
+    if "shown" in params:
+        if params["shown"].isdigit() and 0 <= int(params["shown"]) <= problem.n_out:
+            view.shown = int(params["shown"])
+        else:
+            notes.append(f"“{params['shown']}” is not a number of steps from 0 to {problem.n_out}")
+    if "force" in params:
+        try:
+            view.forced = parse_forced(params["force"], problem)
+        except ValueError as error:
+            notes.append(f"its what-if is not usable ({error})")
+    if "snapshot" in params:
+        view.snapshot = link_snapshot(params["snapshot"], choice, notes)
+    # What this view decodes, so that the page keeps the link's shown steps instead of starting the stepping anew.
+    view.signature = (tuple(parse_sequence(view.text, problem).tolist()), st.session_state.get("explore_feed", "argmax"),
+                      tuple(sorted(view.forced.items())))
+
+
+def parse_forced(text: str, problem) -> dict[int, int]:
+    """'1:20,3:5' (step:token, steps from 1) -> {0: 20, 2: 5}, or ValueError."""
+    forced = {}
+    for part in filter(None, text.split(",")):
+        step, _, token = part.partition(":")
+        if not (step.strip().isdigit() and token.strip().isdigit()):
+            raise ValueError(f"“{part[:20]}” is not step:token")
+        step, token = int(step), int(token)
+        if not (1 <= step <= problem.n_out and 1 <= token <= problem.cardinality):
+            raise ValueError(f"steps run from 1 to {problem.n_out}, tokens from 1 to {problem.cardinality}")
+        forced[step - 1] = token
+    return forced
+
+
+def link_snapshot(text: str, choice: state.ModelChoice, notes: list[str]) -> int | None:
+    try:
+        samples = state.require_worker().timeline(choice.directory)
+    except (ValueError, ServiceError):
+        samples = None
+    if not samples:
+        notes.append("this model has no training timeline, so its final weights are shown")
+    elif not (text.isdigit() and int(text) < len(samples)):
+        notes.append(f"it asks for snapshot {text[:12]}, which does not exist (this model has {len(samples)}, "
+                     f"0 to {len(samples) - 1}), so the final weights are shown")
+    elif int(text) < len(samples) - 1:
+        return int(text)
+    return None
+
+
+def link_params(choice: state.ModelChoice, view: View, feed: str) -> dict[str, str]:
+    """The URL parameters that reopen this view (saved models only: a session's runs exist only here)."""
+    if not choice.key.startswith("saved:") or view.source is None:
+        return {}
+    params = {"model": choice.key.removeprefix("saved:"), "source": " ".join(map(str, view.source)), "feed": feed,
+              "shown": str(view.shown)}
+    if view.forced:
+        params["force"] = ",".join(f"{step + 1}:{token}" for step, token in sorted(view.forced.items()))
+    if view.snapshot is not None:
+        params["snapshot"] = str(view.snapshot)
+    return params
+
+
+def write_link(params: dict[str, str]) -> None:
+    """Keep the browser's URL on the view shown, so that copying it from the address bar shares the view."""
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def share_ui(params: dict[str, str]) -> None:
+    with st.popover("Share", icon=":material/link:", help="A link that reopens this view"):
+        if not params:
+            st.caption("A run of this session exists only here: save it on the Train page to share views of it.")
+            return
+        st.caption("This link reopens this model, source, feedback, steps shown, what-if and training snapshot "
+                   "in any browser (copy it with the icon):")
+        st.code(f"{st.context.url or ''}?{urlencode(params)}", language=None, wrap_lines=True)
 
 
 def input_ui(view: View, problem) -> list[int] | None:
@@ -113,6 +237,59 @@ def what_if_ui(view: View, problem) -> dict[int, int]:
         if view.forced:
             st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(view.forced.items())))
     return dict(view.forced)
+
+
+def timeline_of(svc, choice: state.ModelChoice) -> list[int] | None:
+    """Samples seen at each snapshot of the model's training timeline; None (and a note if damaged) without."""
+    try:
+        return svc.timeline(choice.directory)
+    except ValueError as error:
+        st.warning(f"This model's training timeline cannot be used, so it is shown with its final weights only: "
+                   f"{error}", icon=":material/history_toggle_off:")
+    except ServiceError as error:
+        st.error(str(error), icon=":material/error:")
+    return None
+
+
+def training_ui(view: View, samples: list[int]) -> int | None:
+    """The training-progress slider (and Play through training); returns the snapshot to use, None for final."""
+    last = len(samples) - 1
+    if view.snapshot is not None and not 0 <= view.snapshot < last:
+        view.snapshot, view.replaying = None, False
+    current = last if view.snapshot is None else view.snapshot
+    if st.session_state.get("explore_snapshot") not in range(len(samples)) or view.replaying:
+        st.session_state["explore_snapshot"] = current
+
+    def moved() -> None:
+        k = st.session_state["explore_snapshot"]
+        view.snapshot, view.replaying = (None if k == last else k), False
+
+    def replay() -> None:
+        view.snapshot, view.replaying = 0, True
+
+    slider_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
+    slider_col.select_slider(
+        "Training progress: the weights after this many samples", options=list(range(len(samples))),
+        format_func=lambda k: f"{samples[k]:,}" + (" (final)" if k == last else ""), key="explore_snapshot",
+        on_change=moved, help=f"{len(samples)} snapshots of this model's weights, log-spaced from its first batch "
+                             "to the end of training. Every step, choice and verdict below uses the chosen one.")
+    button_col.button("Stop replay" if view.replaying else "Play through training", key="explore_replay",
+                      icon=":material/stop:" if view.replaying else ":material/history:",
+                      on_click=(lambda: setattr(view, "replaying", False)) if view.replaying else replay)
+    return view.snapshot
+
+
+def replay_tick(key: str, count: int) -> None:
+    """Play through training's timer: the next snapshot, drawn by a whole-page rerun; stops at the final one."""
+    view = page_state().views[key]
+    if not view.replaying:
+        return
+    if view.replay_fresh:  # the run that drew this snapshot is this one: wait for the next tick
+        view.replay_fresh = False
+        return
+    nxt = (view.snapshot or 0) + 1
+    view.snapshot, view.replaying = (None, False) if nxt >= count - 1 else (nxt, True)
+    st.rerun(scope="app")
 
 
 def output_row(trace, expected, shown: int) -> str:
@@ -149,7 +326,7 @@ def step_line(trace, expected, t: int) -> str:
             f"{' (forced)' if t in trace.forced else ''}: {verdict}")
 
 
-def decoder_ui(key: str, trace, expected: list[int]) -> None:
+def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str]) -> None:
     """Stepping controls, the output row and each shown step beside one figure (context and every step's
     softmax), and the verdict. A fragment: a step redraws only this."""
     view, n_out = page_state().views[key], len(expected)
@@ -184,10 +361,19 @@ def decoder_ui(key: str, trace, expected: list[int]) -> None:
             st.markdown(step_line(trace, expected, t))
     figure.plotly_chart(charts.decode_figure(trace, expected, view.shown), key="decode_chart",
                         config={"displayModeBar": False})
+    if link:
+        write_link({**link, "shown": str(view.shown)})
 
 
-st.title("Explore")
+read_link()
+title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
+title_col.title("Explore")
+share_slot = share_col.empty()  # filled once the view is known
 st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
+if page_state().link_notes:
+    st.warning("The link that opened this page could not be followed in full: "
+               + "; ".join(page_state().link_notes) + ".", icon=":material/link_off:")
+    page_state().link_notes.clear()
 model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
 with model_col:
     choice = state.model_picker("explore_model")
@@ -201,10 +387,12 @@ if source is None:
 forced = what_if_ui(view, problem)
 
 svc = state.require_worker()
+samples = timeline_of(svc, choice)
+snapshot = training_ui(view, samples) if samples else None
 try:
     # The view, the other feedback loop, and (with a what-if) this loop left free: one request to the worker.
     trace, other, free = svc.decode_variants(choice.directory, source, [
-        (feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)])
+        (feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)], snapshot)
 except ValueError as error:
     st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
     st.stop()
@@ -223,9 +411,19 @@ if (other.tokens != free.tokens).any():
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
 st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
            f"{choice.config.units} values each: the strip on top of the figure. Below it, each decoder step's softmax.")
-view.fresh = True
+if snapshot is not None:
+    st.info(f"These are the model's weights after **{samples[snapshot]:,}** of its {samples[-1]:,} training samples "
+            f"(snapshot {snapshot + 1} of {len(samples)}): every softmax, choice and verdict below is theirs.",
+            icon=":material/history:")
+view.fresh = view.replay_fresh = True
+if view.replaying:
+    st.fragment(replay_tick, run_every=st.session_state.get("explore_speed", 0.6))(choice.key, len(samples))
+link = link_params(choice, view, feed)
+write_link(link)
+with share_slot:
+    share_ui(link)
 st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
-    choice.key, trace, expected)
+    choice.key, trace, expected, link)
 
 
 def spell(tokens) -> str:
@@ -343,22 +541,54 @@ def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
            if best == "out:0" else ".") + " The star is your source.")
 
 
-def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[int], greedy) -> None:
-    """The strategy views: a fragment of its own, so picking a view or moving its settings redraws only this."""
+def curve_ui(directory, source: list[int], samples: list[int] | None, snapshot: int | None) -> None:
+    if not samples:
+        st.info("This model has no training timeline: it was saved without snapshots of its weights. Every run "
+                "trained in this app or with `python -m s2s train` keeps one; of the shipped models, `classic` does.",
+                icon=":material/history_toggle_off:")
+        return
+    feed = st.radio("Decoder feedback", list(FEEDS), format_func=lambda k: FEEDS[k].split(":")[0], horizontal=True,
+                    key="curve_feed", index=list(FEEDS).index(st.session_state.get("explore_feed", "argmax")))
+    try:
+        curve = state.service().learning_curve(directory, source, feed)
+    except (ValueError, ServiceError) as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    shown = len(samples) - 1 if snapshot is None else snapshot
+    st.plotly_chart(charts.learning_curve_figure(curve, shown), key="curve_chart", config={"displayModeBar": False})
+    learned = curve.learned_at
+    st.markdown(
+        f"Each line is one output step: the probability the model gave its expected token, at each of the "
+        f"{len(samples)} snapshots of training. "
+        + (f"From **{samples[learned]:,} samples** on, the whole output is right at every snapshot."
+           if learned is not None else "At no point of training did the whole output stay right.")
+        + " The grey line is the snapshot the page shows.")
+
+
+def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[int], greedy,
+                  samples: list[int] | None, snapshot: int | None) -> None:
+    """The strategy views: a fragment of its own, so picking a view or moving its settings redraws only this.
+    Beam search, sampling and the context space use the model's final weights."""
     strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
                                     key="explore_strategy", label_visibility="collapsed")
-    if strategy == "beam":
+    if strategy in ("beam", "sample", "context") and snapshot is not None:
+        st.caption("This view uses the model's final weights, not the training snapshot chosen above.")
+    if strategy == "curve":
+        curve_ui(choice.directory, source, samples, snapshot)
+    elif strategy == "beam":
         beam_ui(choice.directory, source, expected, greedy)
     elif strategy == "sample":
         sampling_ui(choice.directory, source, expected)
     elif strategy == "context":
         context_ui(choice.directory, source, choice.problem.n_out, choice.config.units)
     else:
-        st.caption("Pick a view: **beam search** keeps the most probable partial outputs at every step and shows "
+        st.caption("Pick a view: the **learning curve** replays how this source's answer formed during training; "
+                   "**beam search** keeps the most probable partial outputs at every step and shows "
                    "the tree it explored; **sampling** draws tokens from the softmax at a temperature; **context "
                    "space** places this source's encoder state among thousands of others.")
 
 
 st.divider()
 st.subheader("Other ways to decode, and the context space")
-st.fragment(strategies_ui)(choice, source, expected, free if feed == "argmax" else other)  # greedy, no what-if
+st.fragment(strategies_ui)(choice, source, expected, free if feed == "argmax" else other,  # greedy, no what-if
+                           samples, snapshot)

@@ -13,6 +13,7 @@ from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LENGTH, MAX_SAMPLES, MA
                         PRESETS, SCHEDULES, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory,
                         count_parameters, training_set_bytes)
 from s2s.service import Job, JobSpec
+from s2s.snapshots import MAX_BYTES, planned_count, snapshot_bytes
 from s2s.ui import state
 
 DEFAULTS, PROBLEM, MODEL = TrainConfig(), ProblemConfig(), ModelConfig()
@@ -111,9 +112,10 @@ def settings_ui() -> tuple[JobSpec | None, str | None]:
 
 def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
     problem, model, config = spec.problem, spec.model, spec.train
-    cols = st.columns(4)
+    cols = st.columns(5)
+    parameters = count_parameters(problem, model)
     cols[0].metric("Classes", problem.n_classes, help="Values 1..N plus the start token 0.")
-    cols[1].metric("Parameters", f"{count_parameters(problem, model):,}")
+    cols[1].metric("Parameters", f"{parameters:,}")
     cols[2].metric("Training-set memory", f"{training_set_bytes(problem, config.samples) / 2**20:,.1f} MiB",
                    help=f"int32 tokens; one-hot happens inside the model. Budget: {MEMORY_BUDGET_BYTES / 2**20:,.0f} MiB.")
     rate = next((job.progress["samples_seen"] / job.elapsed for job in reversed(jobs)
@@ -122,6 +124,12 @@ def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
     cols[3].metric("Estimated time", f"{config.samples * config.epochs / rate:,.0f} s" if rate else "–",
                    help="From the samples/s of this session's last run with the same model and batch size; "
                         "while training, the progress bar shows the live estimate.")
+    count = planned_count(parameters) + 1
+    cols[4].metric("Snapshots", f"{snapshot_bytes(parameters) / 2**20:,.1f} MiB",
+                   help=f"Up to {count} copies of the weights, log-spaced from the first batch to the end (the "
+                        "last: the final weights), for replaying the training on Explore and Evaluate. float32 "
+                        f"while training (capped at {MAX_BYTES / 2**20:.0f} MiB a run: a bigger model keeps "
+                        "fewer), float16 on disk: half that.")
 
 
 def start_run(spec: JobSpec) -> None:
