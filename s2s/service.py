@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable, Protocol
 
-from s2s import store
+from s2s import snapshots, store
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 from s2s.history import History
 
@@ -331,6 +331,7 @@ class Job:
     error: str | None = None
     note: str | None = None
     handle: JobHandle | None = field(default=None, repr=False)
+    run_directory: Path | None = None  # where the job was told to save its model
 
     @property
     def active(self) -> bool:
@@ -341,6 +342,11 @@ class Job:
         """The saved model of an ended run, or None (still training, failed, or stopped before its first batch)."""
         directory = self.result.get("directory")
         return Path(directory) if directory else None
+
+    @property
+    def live_path(self) -> Path | None:
+        """Where this run, while it trains, keeps its newest weights (see snapshots.live_path)."""
+        return snapshots.live_path(self.run_directory) if self.run_directory else None
 
     @property
     def label(self) -> str:
@@ -421,6 +427,14 @@ class Service:
         """Traces of one source under several (feed, forced) settings, in one request to the worker."""
         return self.inference.call("decode", ref=model_ref(directory), source=source, variants=list(variants),
                                    snapshot=snapshot)
+
+    def decode_live(self, job: Job, source, variants: list[tuple[str, dict[int, int] | None]]) -> tuple[int, list]:
+        """A run still training, decoded with the newest weights it wrote: (samples seen then, traces). A run
+        with no weights yet, or ended, raises ValueError."""
+        if job.live_path is None:
+            raise ValueError("This run has not started yet.")
+        return self.inference.call("decode_live", path=str(job.live_path), problem=asdict(job.spec.problem),
+                                   model=asdict(job.spec.model), source=source, variants=list(variants))
 
     def timeline(self, directory: Path) -> list[int] | None:
         """Samples seen at each snapshot of the model's training timeline; None if it has none. A damaged
@@ -539,7 +553,8 @@ class Service:
         for job in to_start:
             report = lambda kind, payload, job=job: self._on_report(job, kind, payload)  # noqa: E731
             try:
-                handle = self.runner.start(job.spec, self.runs_dir / f"run-{job.id}", report)
+                job.run_directory = self.runs_dir / f"run-{job.id}"
+                handle = self.runner.start(job.spec, job.run_directory, report)
             except (OSError, ServiceError) as error:
                 with self._lock:
                     job.status, job.error = "failed", f"The training process could not be started: {error}"

@@ -101,6 +101,25 @@ class Timeline:
         return cls(samples.astype(np.int64), weights)
 
 
+LIVE_SECONDS = 1.0  # a training job rewrites its live weights this often
+
+
+def live_path(directory: str | Path) -> Path:
+    """Where a training job whose model will be saved to `directory` keeps its newest weights meanwhile."""
+    directory = Path(directory)
+    return directory.parent / f"{directory.name}.live.npz"
+
+
+def write_live(path: str | Path, seen: int, weights: list[np.ndarray]) -> None:
+    """Replace the live-weights file with these weights (a one-snapshot timeline, float32), atomically: a
+    reader sees the previous weights or these, never half a file."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Timeline(np.array([seen], np.int64), [np.asarray(w, np.float32)[None] for w in weights]).save(staging,
+                                                                                                  np.float32)
+    os.replace(staging, path)
+
+
 def planned_count(parameters: int, count: int = DEFAULT_COUNT) -> int:
     """How many snapshots a run of a model with this many parameters keeps: `count`, fewer when their float32
     copies would pass MAX_BYTES (never fewer than 2: the first batch and the end)."""

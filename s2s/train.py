@@ -19,7 +19,7 @@ from s2s.data import generate
 from s2s.decode import predict
 from s2s.history import History, Progress
 from s2s.model import Seq2Seq
-from s2s.snapshots import Recorder, Timeline
+from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline, write_live
 
 
 @dataclass
@@ -96,8 +96,11 @@ class Trainer:
             variable.assign(value)
         self.model.warm_up()
 
-    def run(self, on_progress: Callable[[Progress], None] | None = None, progress_every: float = 0.3) -> TrainResult:
-        callback = _LiveHistory(self, on_progress, progress_every)
+    def run(self, on_progress: Callable[[Progress], None] | None = None, progress_every: float = 0.3,
+            live_path=None) -> TrainResult:
+        """Fit the model. With `live_path`, the newest weights are written there every LIVE_SECONDS (and after
+        the first batch), so that another process can decode with them while the run goes on."""
+        callback = _LiveHistory(self, on_progress, progress_every, live_path)
         start = time.perf_counter()
         self.model.training.fit(
             [self.data.source, self.data.decoder_input], self.data.target,
@@ -119,9 +122,10 @@ def _learning_rate(config: TrainConfig):
 
 
 class _LiveHistory(keras.callbacks.Callback):
-    def __init__(self, trainer: Trainer, on_progress, progress_every: float):
+    def __init__(self, trainer: Trainer, on_progress, progress_every: float, live_path=None):
         super().__init__()
         self.trainer, self.on_progress, self.progress_every = trainer, on_progress, progress_every
+        self.live_path, self.last_live = live_path, None
         self.history = trainer.history
         self.seen = 0
         self.next_eval = trainer.config.eval_every
@@ -150,6 +154,10 @@ class _LiveHistory(keras.callbacks.Callback):
         history.seconds.append(time.perf_counter() - self.start)
         if self.trainer.recorder.due(self.seen):
             self.trainer.recorder.record(self.seen, self.model.get_weights())
+        if self.live_path is not None and (self.last_live is None
+                                           or history.seconds[-1] - self.last_live >= LIVE_SECONDS):
+            self.last_live = history.seconds[-1]
+            write_live(self.live_path, self.seen, self.model.get_weights())
 
         evaluated = False
         if self.seen >= self.next_eval:

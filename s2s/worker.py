@@ -68,6 +68,8 @@ class InferenceWorker:
         # it holds now, a copy that replays walk through every snapshot]. Two copies: a decode served between two
         # parts of a replay must not move the replay's weights, nor the replay the decode's.
         self.scratch: OrderedDict[tuple, list] = OrderedDict()
+        # Models of runs still training: live-weights path -> [model, (mtime, size) of the weights it holds].
+        self.live: OrderedDict[str, list] = OrderedDict()
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
@@ -125,6 +127,29 @@ class InferenceWorker:
         self.at_snapshot(ref, len(self.timeline(ref) or [None]) - 1)  # checks the timeline, makes the copies
         return run(self.scratch[ref][2], self.timeline(ref))
 
+    def live_model(self, path: str, problem: dict, model: dict):
+        """A model with the newest weights a training job wrote to `path`; (model, samples seen)."""
+        from s2s.config import ModelConfig, ProblemConfig
+        from s2s.model import Seq2Seq
+        from s2s.snapshots import Timeline
+
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise ValueError("This run has no live weights yet (it has not finished a batch), or has ended.") from None
+        if path not in self.live:
+            self.live[path] = [Seq2Seq.build(ProblemConfig(**problem), ModelConfig(**model)), None, 0]
+            while len(self.live) > MAX_CACHED_TIMELINES:
+                self.live.popitem(last=False)
+        self.live.move_to_end(path)
+        entry = self.live[path]
+        if entry[1] != (info.st_mtime_ns, info.st_size):
+            weights = Timeline.load(path)
+            weights.check_fits([w.shape for w in entry[0].training.weights], path)
+            entry[0].training.set_weights(weights.at(0))
+            entry[1], entry[2] = (info.st_mtime_ns, info.st_size), int(weights.samples[0])
+        return entry[0], entry[2]
+
     def context_space(self, ref: tuple, n: int, seed: int, source):
         """A model's context space (cached: the second look costs one encoder call), with `source` placed in it."""
         from dataclasses import replace
@@ -159,6 +184,9 @@ class InferenceWorker:
             elif op == "decode":  # one source, decoded once per (feed, forced) variant, at a snapshot if given
                 model = self.at_snapshot(args["ref"], args.get("snapshot"))
                 result = [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
+            elif op == "decode_live":  # a run still training, with its newest weights: (samples seen, traces)
+                model, seen = self.live_model(args["path"], args["problem"], args["model"])
+                result = seen, [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
             elif op == "timeline":
                 timeline = self.timeline(args["ref"])
                 result = None if timeline is None else timeline.samples.tolist()
@@ -205,6 +233,9 @@ class InferenceWorker:
             for copy in (at_snapshot, replayer):
                 if not copy.traced:
                     return ref, copy.warm_up
+        for path, (model, *_) in reversed(self.live.items()):  # models of runs still training
+            if not model.traced:
+                return path, model.warm_up
         if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
             for ref in reversed(self.models):
                 if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED) not in self.spaces:
@@ -227,7 +258,8 @@ class InferenceWorker:
                     work()
                 except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
                     traceback.print_exc()
-                    del self.models[ref]
+                    for cache in (self.models, self.scratch, self.live):
+                        cache.pop(ref, None)
                 continue
             try:
                 rid, op, args = self.conn.recv()
@@ -242,7 +274,7 @@ class InferenceWorker:
 def train_job(conn: Connection, prime_default: bool) -> None:
     """Wait for one job spec, train it while streaming progress, save the model, then return (and exit).
     A spare (`prime_default`) builds and primes the run with the default settings while it waits."""
-    from s2s import store
+    from s2s import snapshots, store
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
     from s2s.evaluate import evaluate
     from s2s.train import Trainer
@@ -289,7 +321,11 @@ def train_job(conn: Connection, prime_default: bool) -> None:
         }))
 
     try:
-        result = trainer.run(on_progress, progress_every=0.25)
+        live = snapshots.live_path(spec["directory"])
+        try:
+            result = trainer.run(on_progress, progress_every=0.25, live_path=live)
+        finally:
+            live.unlink(missing_ok=True)
         if abandoned.is_set():
             return
         directory = evaluation = None

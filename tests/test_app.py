@@ -417,3 +417,28 @@ def test_every_bad_link_parameter_gives_a_message_and_defaults(models_root, para
     assert not at.exception
     assert len(link_warnings(at)) == 1 and words in link_warnings(at)[0]
     assert shown_prediction(at)  # the page still decodes, with defaults
+
+
+def test_explore_follows_a_run_still_training(models_root):
+    at = set_tiny_config(open_app("train.py"), samples=5_000_000, batch_size=16)
+    at.button(key="train_button").click().run()
+    wait_until(at, lambda at: "samples/s" in " ".join(p.proto.text for p in at.get("progress")),
+               what="the first batches")
+    at.switch_page("explore.py").run()
+    live = next(k for k in at.selectbox(key="explore_model").options if "training now" in k)
+    at.selectbox(key="explore_model").select(
+        next(o for o in at.selectbox(key="explore_model").options if o == live)).run()
+    wait_until(at, lambda at: any(i.value.startswith("Live: run") for i in at.info), 60, "live weights")
+    first = int(next(i.value for i in at.info if i.value.startswith("Live: run")).split("**")[1].replace(",", ""))
+    assert at.text_input(key="explore_text").value and shown_prediction(at)
+    time.sleep(2.5)
+    at.run()
+    later = int(next(i.value for i in at.info if i.value.startswith("Live: run")).split("**")[1].replace(",", ""))
+    assert later > first  # the page decodes with newer weights as the run goes on
+    assert any("open once this run has ended" in c.value for c in at.caption)
+    at.switch_page("train.py").run()
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("stop_"))).click().run()
+    wait_until(at, lambda at: "stopped" in run_status(at), 60, "the run to stop")
+    at.switch_page("explore.py").run()
+    assert at.session_state["active_model"].startswith("run:")  # its saved model took the live one's place
+    assert not any(i.value.startswith("Live: run") for i in at.info) and shown_prediction(at)

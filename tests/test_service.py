@@ -120,6 +120,29 @@ def test_stop_keeps_the_partial_model(service):
     assert service.decode(job.directory, [4, 3, 2, 1]).tokens.shape == (1, 2)
 
 
+def test_a_run_still_training_decodes_with_its_newest_weights(service):
+    from s2s.model import Seq2Seq
+    from s2s.snapshots import Timeline
+
+    job = service.submit("alice", LONG_JOB)
+    wait_for(lambda: job.live_path is not None and job.live_path.exists(), what="the first live weights")
+    first, (trace,) = service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
+    assert first > 0 and trace.tokens.shape == (1, 2)
+    # The trace is that of a model given the weights in the live file, which moves on as the run goes on.
+    live = Timeline.load(job.live_path)
+    model = Seq2Seq.build(LONG_JOB.problem, LONG_JOB.model)
+    model.training.set_weights(live.at(0))
+    seen, (again,) = service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
+    if seen == int(live.samples[0]):
+        assert np.allclose(again.probs, decode(model, [4, 3, 2, 1]).probs, atol=1e-6)
+    wait_for(lambda: service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])[0] > first, 30, "newer weights")
+    service.stop("alice", job.id)
+    wait_for(lambda: not job.active, 30, "the job to stop")
+    assert not job.live_path.exists()  # the run ended: its live weights are gone, its saved model stays
+    with pytest.raises(ValueError, match="no live weights"):
+        service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
+
+
 def test_a_killed_job_is_reported_as_failed_and_the_service_serves_on(service, tiny_saved):
     job = service.submit("alice", LONG_JOB)
     wait_for(lambda: job.history.loss, what="the first batch")

@@ -38,6 +38,7 @@ STRATEGY_VIEWS = {
     "sample": ":material/casino: Sampling",
     "context": ":material/scatter_plot: Context space",
 }
+LIVE_REFRESH_SECONDS = 1.5  # how often a page watching a run still training looks for newer weights
 TEMPERATURES = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0]
 DRAWS = [10, 20, 50, 100, 200, 500, 1000]
 
@@ -64,6 +65,7 @@ class ExploreState:
     current: str | None = None  # the model whose view the widgets hold
     link_read: bool = False     # this session's URL was read (once: later changes to it are the page's own)
     link_notes: list[str] = field(default_factory=list)  # what was wrong with the link that opened the page
+    live_fresh: bool = False    # set by a full page run: the live timer's first run there is not a tick
 
 
 def page_state() -> ExploreState:
@@ -84,6 +86,10 @@ def view_for(choice: state.ModelChoice) -> View:
     """This model's view, its widgets loaded when the model changed or another page sent a source."""
     ui = page_state()
     view = ui.views.get(choice.key)
+    if view is None and choice.key.startswith("run:"):  # a run watched live has ended: keep watching its source
+        view = ui.views.pop(state.live_key(int(choice.key.removeprefix("run:"))), None)
+        if view is not None:
+            ui.views[choice.key] = view
     if view is None:
         view = ui.views[choice.key] = new_view(choice.problem)
     request = state.take_explore_request(choice.key)
@@ -292,6 +298,23 @@ def replay_tick(key: str, count: int) -> None:
     st.rerun(scope="app")
 
 
+def live_tick(job_id: int, seen: int) -> None:
+    """While a run trains, redraw the page when it has written newer weights (or ended: then its saved model
+    takes over)."""
+    ui = page_state()
+    if ui.live_fresh:  # drawn by the page run this fragment belongs to: look again at the next tick
+        ui.live_fresh = False
+        return
+    job = next((j for j in state.my_jobs() if j.id == job_id), None)
+    if job is None or job.status != "running" or (job.progress.get("samples_seen") or 0) > seen:
+        st.rerun(scope="app")
+
+
+def follow_live(job_id: int, seen: int) -> None:
+    page_state().live_fresh = True
+    st.fragment(live_tick, run_every=LIVE_REFRESH_SECONDS)(job_id, seen)
+
+
 def output_row(trace, expected, shown: int) -> str:
     n_out = len(expected)
     head = "| | " + " | ".join(f"t = {t + 1}" for t in range(n_out)) + " |"
@@ -363,67 +386,6 @@ def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str]) -> No
                         config={"displayModeBar": False})
     if link:
         write_link({**link, "shown": str(view.shown)})
-
-
-read_link()
-title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
-title_col.title("Explore")
-share_slot = share_col.empty()  # filled once the view is known
-st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
-if page_state().link_notes:
-    st.warning("The link that opened this page could not be followed in full: "
-               + "; ".join(page_state().link_notes) + ".", icon=":material/link_off:")
-    page_state().link_notes.clear()
-model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
-with model_col:
-    choice = state.model_picker("explore_model")
-problem = choice.problem
-view = view_for(choice)
-feed = feed_col.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, key="explore_feed",
-                      help="\n\n".join(f"**{FEEDS[k].split(':')[0]}.** {FEED_NOTES[k]}" for k in FEEDS))
-source = input_ui(view, problem)
-if source is None:
-    st.stop()
-forced = what_if_ui(view, problem)
-
-svc = state.require_worker()
-samples = timeline_of(svc, choice)
-snapshot = training_ui(view, samples) if samples else None
-try:
-    # The view, the other feedback loop, and (with a what-if) this loop left free: one request to the worker.
-    trace, other, free = svc.decode_variants(choice.directory, source, [
-        (feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)], snapshot)
-except ValueError as error:
-    st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
-    st.stop()
-except ServiceError as error:
-    st.error(str(error), icon=":material/error:")
-    st.stop()
-expected = target_of(problem, trace.source)[0].tolist()
-
-signature = (tuple(source), feed, tuple(sorted(forced.items())))
-if view.signature != signature:
-    view.signature = signature
-    if view.shown < problem.n_out:  # mid-way through stepping: start again; after Show all, show all again
-        view.shown, view.playing = 0, False
-if (other.tokens != free.tokens).any():
-    st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
-               f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
-st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
-           f"{choice.config.units} values each: the strip on top of the figure. Below it, each decoder step's softmax.")
-if snapshot is not None:
-    st.info(f"These are the model's weights after **{samples[snapshot]:,}** of its {samples[-1]:,} training samples "
-            f"(snapshot {snapshot + 1} of {len(samples)}): every softmax, choice and verdict below is theirs.",
-            icon=":material/history:")
-view.fresh = view.replay_fresh = True
-if view.replaying:
-    st.fragment(replay_tick, run_every=st.session_state.get("explore_speed", 0.6))(choice.key, len(samples))
-link = link_params(choice, view, feed)
-write_link(link)
-with share_slot:
-    share_ui(link)
-st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
-    choice.key, trace, expected, link)
 
 
 def spell(tokens) -> str:
@@ -569,6 +531,10 @@ def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[i
                   samples: list[int] | None, snapshot: int | None) -> None:
     """The strategy views: a fragment of its own, so picking a view or moving its settings redraws only this.
     Beam search, sampling and the context space use the model's final weights."""
+    if choice.job is not None:
+        st.caption("The learning curve, beam search, sampling and the context space open once this run has ended "
+                   "and its model is saved.")
+        return
     strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
                                     key="explore_strategy", label_visibility="collapsed")
     if strategy in ("beam", "sample", "context") and snapshot is not None:
@@ -587,6 +553,82 @@ def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[i
                    "the tree it explored; **sampling** draws tokens from the softmax at a temperature; **context "
                    "space** places this source's encoder state among thousands of others.")
 
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+read_link()
+title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
+title_col.title("Explore")
+share_slot = share_col.empty()  # filled once the view is known
+st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
+if page_state().link_notes:
+    st.warning("The link that opened this page could not be followed in full: "
+               + "; ".join(page_state().link_notes) + ".", icon=":material/link_off:")
+    page_state().link_notes.clear()
+model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
+with model_col:
+    choice = state.model_picker("explore_model", live=True)
+problem = choice.problem
+view = view_for(choice)
+feed = feed_col.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, key="explore_feed",
+                      help="\n\n".join(f"**{FEEDS[k].split(':')[0]}.** {FEED_NOTES[k]}" for k in FEEDS))
+source = input_ui(view, problem)
+if source is None:
+    st.stop()
+forced = what_if_ui(view, problem)
+
+svc = state.require_worker()
+samples = None if choice.job else timeline_of(svc, choice)
+snapshot = training_ui(view, samples) if samples else None
+live_seen = None
+try:
+    # The view, the other feedback loop, and (with a what-if) this loop left free: one request to the worker.
+    variants = [(feed, forced), ("softmax" if feed == "argmax" else "argmax", None), (feed, None)]
+    if choice.job is not None:  # a run still training: its newest weights
+        live_seen, (trace, other, free) = svc.decode_live(choice.job, source, variants)
+    else:
+        trace, other, free = svc.decode_variants(choice.directory, source, variants, snapshot)
+except ValueError as error:
+    if choice.job is not None:  # no weights yet, or the run has just ended: look again shortly
+        st.info(str(error), icon=":material/hourglass_top:")
+        follow_live(choice.job.id, 0)
+        st.stop()
+    st.error(f"This model cannot be used: {error}", icon=":material/broken_image:")
+    st.stop()
+except ServiceError as error:
+    st.error(str(error), icon=":material/error:")
+    st.stop()
+expected = target_of(problem, trace.source)[0].tolist()
+
+signature = (tuple(source), feed, tuple(sorted(forced.items())))
+if view.signature != signature:
+    view.signature = signature
+    if view.shown < problem.n_out:  # mid-way through stepping: start again; after Show all, show all again
+        view.shown, view.playing = 0, False
+if (other.tokens != free.tokens).any():
+    st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
+               f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
+st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
+           f"{choice.config.units} values each: the strip on top of the figure. Below it, each decoder step's softmax.")
+if live_seen is not None:
+    total = choice.job.progress.get("total_samples") or choice.job.spec.train.samples
+    st.info(f"Live: run {choice.job.id}'s newest weights, after **{live_seen:,}** of its {total:,} training samples. "
+            "The view follows them as the run trains.", icon=":material/sensors:")
+    follow_live(choice.job.id, live_seen)
+if snapshot is not None:
+    st.info(f"These are the model's weights after **{samples[snapshot]:,}** of its {samples[-1]:,} training samples "
+            f"(snapshot {snapshot + 1} of {len(samples)}): every softmax, choice and verdict below is theirs.",
+            icon=":material/history:")
+view.fresh = view.replay_fresh = True
+if view.replaying:
+    st.fragment(replay_tick, run_every=st.session_state.get("explore_speed", 0.6))(choice.key, len(samples))
+link = link_params(choice, view, feed)
+write_link(link)
+with share_slot:
+    share_ui(link)
+st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
+    choice.key, trace, expected, link)
 
 st.divider()
 st.subheader("Other ways to decode, and the context space")

@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -84,6 +84,7 @@ class ModelChoice:
     label: str
     directory: Path
     card: dict
+    job: Job | None = field(default=None, compare=False)  # a run of this session still training (live weights)
 
     @cached_property
     def problem(self) -> ProblemConfig:
@@ -102,8 +103,13 @@ def run_key(run_id: int) -> str:
     return f"run:{run_id}"
 
 
-def model_options() -> dict[str, ModelChoice]:
-    """Every model a page can use, by key: saved models (with their card's summary), then this session's runs."""
+def live_key(run_id: int) -> str:
+    return f"live:{run_id}"
+
+
+def model_options(live: bool = False) -> dict[str, ModelChoice]:
+    """Every model a page can use, by key: saved models (with their card's summary), then this session's runs;
+    with `live`, also its runs still training (Explore decodes them with their newest weights)."""
     options = {}
     for entry in store.list_models(models_root()):
         if entry.ok:
@@ -118,14 +124,21 @@ def model_options() -> dict[str, ModelChoice]:
                 continue
             options[run_key(job.id)] = ModelChoice(run_key(job.id), f"{job.label} ({job.status}, this session)",
                                                    job.directory, card)
+        elif live and job.status == "running" and job.run_directory is not None:
+            card = {"problem": asdict(job.spec.problem), "model": asdict(job.spec.model)}
+            options[live_key(job.id)] = ModelChoice(live_key(job.id), f"{job.label} (training now: live weights)",
+                                                    job.run_directory, card, job)
     return options
 
 
 def active_key(options: dict[str, ModelChoice]) -> str | None:
     """The active model's key; falls back to classic (or the first model) when it is unset or gone."""
     key = st.session_state.get("active_model")
+    if key not in options and isinstance(key, str) and key.startswith("live:"):
+        key = run_key(int(key.removeprefix("live:")))  # the run ended: its saved model takes its place
     if key not in options:
         key = saved_key(DEFAULT_MODEL) if saved_key(DEFAULT_MODEL) in options else next(iter(options), None)
+    if st.session_state.get("active_model") != key:
         st.session_state["active_model"] = key
     return key
 
@@ -134,9 +147,10 @@ def set_active(key: str) -> None:
     st.session_state["active_model"] = key
 
 
-def model_picker(key: str) -> ModelChoice:
-    """A select box over all models, defaulting to (and setting) the active one; stops the page if none."""
-    options = model_options()
+def model_picker(key: str, live: bool = False) -> ModelChoice:
+    """A select box over all models (with `live`, runs still training too), defaulting to (and setting) the
+    active one; stops the page if none."""
+    options = model_options(live)
     current = active_key(options)
     if current is None:
         st.info("No model yet: train one on the Train page, or restore the shipped models in pretrained/.")
