@@ -262,7 +262,7 @@ def samples_figure(counts, expected, total_draws: int, top: int = 12, row_height
     return go.Figure(data=data, layout=layout)
 
 
-def context_space_figure(space, colouring: str, label: str, height: int = 520) -> go.Figure:
+def context_space_figure(space, colouring: str, label: str, height: int = 440) -> go.Figure:
     """The contexts of a ContextSpace in their first two principal components, coloured by `colouring` (see
     ContextSpace.labels); hover shows each point's source and target; the typed source is a star."""
     values = space.labels(colouring)
