@@ -631,6 +631,6 @@ st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if 
     choice.key, trace, expected, link)
 
 st.divider()
-st.subheader("Other ways to decode, and the context space")
+st.subheader("More views of this source")
 st.fragment(strategies_ui)(choice, source, expected, free if feed == "argmax" else other,  # greedy, no what-if
                            samples, snapshot)
