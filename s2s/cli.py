@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                        f"(default {defaults.eval_every:,})")
     train.add_argument("--eval-n", type=int, default=1000, help="sequences in the final evaluation (default 1000)")
     train.add_argument("--eval-seed", type=int, default=7, help="seed of the final evaluation (default 7)")
+    train.add_argument("--snapshots", type=int, help=f"copies of the weights kept along the run, log-spaced, for "
+                       f"replaying it (default {defaults.snapshots}; 0: none)")
     train.add_argument("--notes", help="a sentence for the model card")
     train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
 
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 def _train_config(args) -> TrainConfig:
     base = PRESETS[args.preset] if args.preset else TrainConfig()
     changes = {"samples": args.samples, "epochs": args.epochs, "batch_size": args.batch_size,
-               "learning_rate": args.lr, "eval_every": args.eval_every, "schedule": args.schedule}
+               "learning_rate": args.lr, "eval_every": args.eval_every, "schedule": args.schedule,
+               "snapshots": args.snapshots}
     changes = {k: v for k, v in changes.items() if v is not None}
     return base.replace(seed=args.seed, target_accuracy=args.target_accuracy, **changes)
 

@@ -69,6 +69,7 @@ class TrainConfig:
     schedule: str = "cosine"  # decay the learning rate to 0 over all the samples, or "constant"
     eval_size: int = 1000
     eval_every: int = 10_000  # samples between two held-out exact-accuracy measurements
+    snapshots: int = 40       # copies of the weights kept along the run (s2s/snapshots.py); 0: none
 
     def __post_init__(self):
         _check_int("samples", self.samples, 1, MAX_SAMPLES, "the number of training sequences")
@@ -77,6 +78,7 @@ class TrainConfig:
         _check_int("seed", self.seed, 0, 2**31 - 1, "the random seed")
         _check_int("eval_size", self.eval_size, 1, 100_000, "the held-out set size")
         _check_int("eval_every", self.eval_every, 1, MAX_SAMPLES, "the samples between evaluations")
+        _check_int("snapshots", self.snapshots, 0, 200, "the number of training snapshots")
         if not isinstance(self.learning_rate, numbers.Real) or isinstance(self.learning_rate, bool) \
                 or not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be a number in (0, 1], got {self.learning_rate!r}.")

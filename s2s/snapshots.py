@@ -121,14 +121,17 @@ def write_live(path: str | Path, seen: int, weights: list[np.ndarray]) -> None:
 
 
 def planned_count(parameters: int, count: int = DEFAULT_COUNT) -> int:
-    """How many snapshots a run of a model with this many parameters keeps: `count`, fewer when their float32
-    copies would pass MAX_BYTES (never fewer than 2: the first batch and the end)."""
+    """How many snapshots a run of a model with this many parameters keeps: `count` (0: none), fewer when their
+    float32 copies would pass MAX_BYTES (never fewer than 2 when any: the first batch and the end)."""
+    if count <= 0:
+        return 0
     return max(2, min(count, MAX_BYTES // (4 * max(1, parameters))))
 
 
 def snapshot_bytes(parameters: int, count: int = DEFAULT_COUNT) -> int:
     """Memory of one run's snapshots (float32, including the final weights)."""
-    return 4 * parameters * (planned_count(parameters, count) + 1)
+    planned = planned_count(parameters, count)
+    return 4 * parameters * (planned + 1) if planned else 0
 
 
 class Recorder:
@@ -136,7 +139,8 @@ class Recorder:
     batch (`batch_size` samples) to `total_samples`, then the final weights (at whatever point the run ended)."""
 
     def __init__(self, total_samples: int, batch_size: int, parameters: int, count: int = DEFAULT_COUNT):
-        planned = planned_count(parameters, count)
+        self.enabled = count > 0
+        planned = planned_count(parameters, count) if self.enabled else 1
         first = min(batch_size, total_samples)
         self.thresholds = np.unique(np.geomspace(first, max(first, total_samples), planned).round().astype(np.int64))
         self.next = 0
@@ -144,10 +148,12 @@ class Recorder:
         self.kept: list[list[np.ndarray]] = []
 
     def due(self, seen: int) -> bool:
-        return self.next < len(self.thresholds) and seen >= self.thresholds[self.next]
+        return self.enabled and self.next < len(self.thresholds) and seen >= self.thresholds[self.next]
 
     def record(self, seen: int, weights: list[np.ndarray]) -> None:
         """Keep a copy of `weights` as the snapshot at `seen` samples (at most one per sample count)."""
+        if not self.enabled:
+            return
         while self.next < len(self.thresholds) and seen >= self.thresholds[self.next]:
             self.next += 1
         if self.samples and self.samples[-1] == seen:

@@ -53,7 +53,8 @@ class Trainer:
         self.data = generate(problem, train_config.samples, seed=[train_config.seed, 0])
         self.holdout = generate(problem, train_config.eval_size, seed=[train_config.seed, 1])
         self.history = History(batch_size=train_config.batch_size)
-        self.recorder = Recorder(self.total_samples, train_config.batch_size, self.model.count_params())
+        self.recorder = Recorder(self.total_samples, train_config.batch_size, self.model.count_params(),
+                                 train_config.snapshots)
         self.reason = "not started"
 
     @property

@@ -343,14 +343,20 @@ def test_explore_replays_training_through_the_snapshots_of_classic(models_root, 
     curve = [t for t in figure_of(at.get("plotly_chart")[1]) if t["name"].startswith("step ")]
     assert len(curve) == 3 and all(len(t["x"]) == len(timeline) for t in curve)
     assert any("the whole output is right at every snapshot" in m.value for m in at.markdown)
-    # Back to the final weights; another model without a timeline shows no slider and says why.
+    # Back to the final weights; a model saved without a timeline shows no slider and says why.
     at.select_slider(key="explore_snapshot").set_value(len(timeline) - 1).run()
     assert shown_prediction(at) == [18, 28, 13] and not any("weights after" in i.value for i in at.info)
-    at.selectbox(key="explore_model").select("saved:classic-tutorial").run()
-    assert not at.exception and not at.select_slider
-    assert any("no training timeline" in i.value for i in at.info)
-    at.selectbox(key="explore_model").select("saved:classic").run()
-    assert at.select_slider(key="explore_snapshot").value == len(timeline) - 1
+    bare = models_root / "bare"
+    shutil.copytree(models_root / "classic", bare)
+    (bare / store.SNAPSHOT_FILE).unlink()
+    try:
+        at.selectbox(key="explore_model").select("saved:bare").run()
+        assert not at.exception and not at.select_slider
+        assert any("no training timeline" in i.value for i in at.info)
+        at.selectbox(key="explore_model").select("saved:classic").run()
+        assert at.select_slider(key="explore_snapshot").value == len(timeline) - 1
+    finally:
+        shutil.rmtree(bare)
 
 
 def test_evaluate_replays_accuracy_over_training(models_root):
@@ -410,7 +416,7 @@ def test_a_link_reopens_the_same_view(models_root):
     ({"force": "a:b"}, "its what-if is not usable"),
     ({"snapshot": "999"}, "snapshot 999, which does not exist"),
     ({"snapshot": "-3"}, "which does not exist"),
-    ({"model": "classic-tutorial", "snapshot": "2"}, "no training timeline"),
+    ({"model": "classic-tutorial", "snapshot": "8"}, "snapshot 8, which does not exist (this model has 8"),
 ])
 def test_every_bad_link_parameter_gives_a_message_and_defaults(models_root, params, words):
     at = open_link(**params)

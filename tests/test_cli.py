@@ -31,6 +31,22 @@ def test_train_saves_a_model_with_a_reproducible_card(cli_model):
     assert card["reproduce"].startswith("python -m s2s train") and "--samples 20000" in card["reproduce"]
 
 
+def test_train_keeps_the_snapshots_asked_for(cli_model, tmp_path):
+    from s2s.snapshots import Timeline
+
+    assert 20 <= len(Timeline.load(cli_model / "snapshots.npz")) <= 41  # the default: about 40
+    out = tmp_path / "few"
+    result = run("train", "--cardinality", "9", "--n-in", "4", "--n-out", "2", "--units", "8", "--samples", "3000",
+                 "--batch-size", "64", "--snapshots", "3", "--out", str(out))
+    assert "snapshots.npz (3 snapshots)" in result.stdout
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["snapshots"] == 3 and "--snapshots 3" in card["reproduce"]
+    none = tmp_path / "none"
+    run("train", "--cardinality", "9", "--n-in", "4", "--n-out", "2", "--units", "8", "--samples", "1000",
+        "--snapshots", "0", "--out", str(none))
+    assert not (none / "snapshots.npz").exists() and (none / "model.keras").exists()
+
+
 def test_decode_prints_each_step_and_the_result(cli_model):
     out = run("decode", "--model", str(cli_model), "3", "7", "1", "9").stdout
     assert "step 1  input 0 (start token)" in out and "step 2" in out

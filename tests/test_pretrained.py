@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from s2s import store
@@ -52,3 +53,18 @@ def test_classic_models_meet_their_promises():
 def test_pretrained_folder_stays_small():
     size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
     assert size <= 25 * 10**6  # issue 10: classic's training timeline (float16) fits beside the three models
+
+
+def test_every_shipped_model_carries_a_timeline_that_fits_it():
+    from s2s import store
+
+    for name in ("classic", "classic-tutorial", "wide"):
+        folder = PRETRAINED / name
+        timeline = store.load_timeline(folder)
+        model = store.load(folder, warm_up=False).model
+        timeline.check_fits([w.shape for w in model.training.weights], name)
+        assert len(timeline) >= 8 and timeline.samples[-1] == store.read_card(folder)["history"]["samples"][-1]
+        # The final snapshot is the model's own weights, to float16 precision.
+        for saved, final in zip(timeline.at(-1), model.training.get_weights()):
+            assert np.allclose(saved, final, atol=1e-3)
+    assert len(store.load_timeline(PRETRAINED / "classic")) >= 30  # the one the app opens on: a fine timeline

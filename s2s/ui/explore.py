@@ -506,7 +506,7 @@ def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
 def curve_ui(directory, source: list[int], samples: list[int] | None, snapshot: int | None) -> None:
     if not samples:
         st.info("This model has no training timeline: it was saved without snapshots of its weights. Every run "
-                "trained in this app or with `python -m s2s train` keeps one; of the shipped models, `classic` does.",
+                "trained in this app or with `python -m s2s train` keeps one, and so do the shipped models.",
                 icon=":material/history_toggle_off:")
         return
     feed = st.radio("Decoder feedback", list(FEEDS), format_func=lambda k: FEEDS[k].split(":")[0], horizontal=True,
