@@ -350,6 +350,7 @@ def test_explore_replays_training_through_the_snapshots_of_classic(models_root, 
     shutil.copytree(models_root / "classic", bare)
     (bare / store.SNAPSHOT_FILE).unlink()
     try:
+        at.run()  # the model list now holds it
         at.selectbox(key="explore_model").select("saved:bare").run()
         assert not at.exception and not at.select_slider
         assert any("no training timeline" in i.value for i in at.info)
