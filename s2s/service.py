@@ -460,18 +460,19 @@ class Service:
         return self.inference.call("evaluate", on_progress, ref=model_ref(directory), n=n, seed=seed,
                                    beam_width=beam_width)
 
-    def beam(self, directory: Path, source, width: int):
-        """s2s.strategies.Beam of one source, with its tree."""
-        return self.inference.call("beam", ref=model_ref(directory), source=source, width=width)
+    def beam(self, directory: Path, source, width: int, snapshot: int | None = None):
+        """s2s.strategies.Beam of one source, with its tree (with the weights of a snapshot, if given)."""
+        return self.inference.call("beam", ref=model_ref(directory), source=source, width=width, snapshot=snapshot)
 
-    def sample(self, directory: Path, source, temperature: float, n: int, seed: int):
+    def sample(self, directory: Path, source, temperature: float, n: int, seed: int, snapshot: int | None = None):
         """s2s.strategies.Samples: n outputs drawn for one source at a temperature."""
         return self.inference.call("sample", ref=model_ref(directory), source=source, temperature=temperature,
-                                   n=n, seed=seed)
+                                   n=n, seed=seed, snapshot=snapshot)
 
-    def context_space(self, directory: Path, n: int, seed: int, source=None):
+    def context_space(self, directory: Path, n: int, seed: int, source=None, snapshot: int | None = None):
         """s2s.strategies.ContextSpace of n seeded random sources, with `source` placed in it."""
-        return self.inference.call("context", ref=model_ref(directory), n=n, seed=seed, source=source)
+        return self.inference.call("context", ref=model_ref(directory), n=n, seed=seed, source=source,
+                                   snapshot=snapshot)
 
     # --- training jobs ---
 

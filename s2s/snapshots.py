@@ -56,15 +56,17 @@ class Timeline:
             raise TimelineError(f"{source}: the snapshots are of another model (weight shapes {self.shapes()}, "
                                 f"the model's {[tuple(s) for s in shapes]}).")
 
-    def save(self, path: str | Path, dtype=np.float16) -> Path:
-        """Write the timeline to `path` (an .npz); float16 halves the size at ~3 significant digits per weight."""
+    def save(self, path: str | Path, dtype=np.float16, durable: bool = True) -> Path:
+        """Write the timeline to `path` (an .npz); float16 halves the size at ~3 significant digits per weight.
+        `durable` waits until the file is on disk (a saved model's; not a live file rewritten every second)."""
         arrays = {"format": np.array(FORMAT), "samples": self.samples.astype(np.int64)}
         arrays.update({f"w{i}": w.astype(dtype) for i, w in enumerate(self.weights)})
         path = Path(path)
         with open(path, "wb") as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         return path
 
     @classmethod
@@ -115,8 +117,8 @@ def write_live(path: str | Path, seen: int, weights: list[np.ndarray]) -> None:
     reader sees the previous weights or these, never half a file."""
     path = Path(path)
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Timeline(np.array([seen], np.int64), [np.asarray(w, np.float32)[None] for w in weights]).save(staging,
-                                                                                                  np.float32)
+    Timeline(np.array([seen], np.int64), [np.asarray(w, np.float32)[None] for w in weights]).save(
+        staging, np.float32, durable=False)
     os.replace(staging, path)
 
 

@@ -126,7 +126,7 @@ class _LiveHistory(keras.callbacks.Callback):
     def __init__(self, trainer: Trainer, on_progress, progress_every: float, live_path=None):
         super().__init__()
         self.trainer, self.on_progress, self.progress_every = trainer, on_progress, progress_every
-        self.live_path, self.last_live = live_path, None
+        self.live_path, self.last_live, self.live_samples = live_path, None, None
         self.history = trainer.history
         self.seen = 0
         self.next_eval = trainer.config.eval_every
@@ -153,12 +153,16 @@ class _LiveHistory(keras.callbacks.Callback):
         history.loss.append((self.running[1] - loss_sum) / size)
         history.token_accuracy.append((self.running[2] - accuracy_sum) / size)
         history.seconds.append(time.perf_counter() - self.start)
-        if self.trainer.recorder.due(self.seen):
-            self.trainer.recorder.record(self.seen, self.model.get_weights())
-        if self.live_path is not None and (self.last_live is None
-                                           or history.seconds[-1] - self.last_live >= LIVE_SECONDS):
-            self.last_live = history.seconds[-1]
-            write_live(self.live_path, self.seen, self.model.get_weights())
+        snapshot = self.trainer.recorder.due(self.seen)
+        live = self.live_path is not None and (self.last_live is None
+                                               or history.seconds[-1] - self.last_live >= LIVE_SECONDS)
+        if snapshot or live:
+            weights = self.model.get_weights()
+            if snapshot:
+                self.trainer.recorder.record(self.seen, weights)
+            if live:
+                self.last_live, self.live_samples = history.seconds[-1], self.seen
+                write_live(self.live_path, self.seen, weights)
 
         evaluated = False
         if self.seen >= self.next_eval:
@@ -202,7 +206,7 @@ class _LiveHistory(keras.callbacks.Callback):
             exact_accuracy=history.eval_exact[-1] if history.eval_exact else None,
             elapsed=elapsed, samples_per_second=rate,
             eta_seconds=(0.0 if done else remaining / rate) if rate > 0 else None,
-            history=history, done=done,
+            history=history, done=done, live_samples=self.live_samples,
         ))
 
 

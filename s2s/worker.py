@@ -25,6 +25,7 @@ LONG_OPS = ("evaluate", "learning_curve", "accuracy_over_training")  # answered 
 MAX_CACHED_MODELS = 32
 MAX_CACHED_SPACES = 8
 MAX_CACHED_TIMELINES = 4  # each up to snapshots.MAX_BYTES, plus a scratch copy of its model
+MAX_CACHED_CURVES = 64    # a few kB each
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -70,6 +71,7 @@ class InferenceWorker:
         self.scratch: OrderedDict[tuple, list] = OrderedDict()
         # Models of runs still training: live-weights path -> [model, (mtime, size) of the weights it holds].
         self.live: OrderedDict[str, list] = OrderedDict()
+        self.curves: OrderedDict[tuple, object] = OrderedDict()  # learning curves, by (model ref, source, feed)
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
@@ -89,24 +91,38 @@ class InferenceWorker:
         from s2s import store
 
         if ref not in self.timelines:
-            timeline = store.load_timeline(ref[0])
-            if timeline is not None:
-                timeline.check_fits([w.shape for w in self.model(ref).training.weights], str(ref[0]))
+            try:
+                timeline = store.load_timeline(ref[0])
+                if timeline is not None:
+                    timeline.check_fits([w.shape for w in self.model(ref).training.weights], str(ref[0]))
+            except ValueError as error:  # remembered, so a damaged file is read once, not on every page rerun
+                timeline = error
             self.timelines[ref] = timeline
             while len(self.timelines) > MAX_CACHED_TIMELINES:
                 self.timelines.popitem(last=False)
         self.timelines.move_to_end(ref)
+        if isinstance(self.timelines[ref], ValueError):
+            raise self.timelines[ref]
         return self.timelines[ref]
 
     def at_snapshot(self, ref: tuple, k: int | None):
         """The model of `ref` with the weights of snapshot k (its scratch copy), or its final weights if k is None."""
         if k is None:
             return self.model(ref)
-        from s2s.model import Seq2Seq
         from s2s.replay import use_snapshot
 
-        timeline = self.timeline(ref)
-        if timeline is None:
+        entry = self.scratch_entry(ref)
+        if entry[1] != k:
+            entry[1] = None  # a failed switch leaves no false claim
+            use_snapshot(entry[0], self.timeline(ref), k)
+            entry[1] = k
+        return entry[0]
+
+    def scratch_entry(self, ref: tuple) -> list:
+        """The two copies of a model with a timeline (made on first use): see self.scratch."""
+        from s2s.model import Seq2Seq
+
+        if self.timeline(ref) is None:
             raise ValueError("This model has no training timeline (it was saved without snapshots).")
         if ref not in self.scratch:
             final = self.model(ref)
@@ -115,17 +131,24 @@ class InferenceWorker:
             while len(self.scratch) > MAX_CACHED_TIMELINES:
                 self.scratch.popitem(last=False)
         self.scratch.move_to_end(ref)
-        entry = self.scratch[ref]
-        if entry[1] != k:
-            entry[1] = None  # a failed switch leaves no false claim
-            use_snapshot(entry[0], timeline, k)
-            entry[1] = k
-        return entry[0]
+        return self.scratch[ref]
 
     def replay(self, ref: tuple, run):
         """Run `run(replay copy, timeline)`, which moves that copy through the snapshots."""
-        self.at_snapshot(ref, len(self.timeline(ref) or [None]) - 1)  # checks the timeline, makes the copies
-        return run(self.scratch[ref][2], self.timeline(ref))
+        return run(self.scratch_entry(ref)[2], self.timeline(ref))
+
+    def learning_curve(self, ref: tuple, source, feed: str, progress):
+        """A source's learning curve, cached: a page redraws it on every rerun (and every replay tick)."""
+        from s2s import replay
+
+        key = (ref, tuple(int(v) for v in source), feed)
+        if key not in self.curves:
+            self.curves[key] = self.replay(ref, lambda model, timeline: replay.learning_curve(
+                model, timeline, source, feed, on_progress=progress))
+            while len(self.curves) > MAX_CACHED_CURVES:
+                self.curves.popitem(last=False)
+        self.curves.move_to_end(key)
+        return self.curves[key]
 
     def live_model(self, path: str, problem: dict, model: dict):
         """A model with the newest weights a training job wrote to `path`; (model, samples seen)."""
@@ -150,22 +173,24 @@ class InferenceWorker:
             entry[1], entry[2] = (info.st_mtime_ns, info.st_size), int(weights.samples[0])
         return entry[0], entry[2]
 
-    def context_space(self, ref: tuple, n: int, seed: int, source):
-        """A model's context space (cached: the second look costs one encoder call), with `source` placed in it."""
+    def context_space(self, ref: tuple, n: int, seed: int, source, snapshot: int | None = None):
+        """A model's context space (at a snapshot of its timeline, if given; cached: the second look costs one
+        encoder call), with `source` placed in it."""
         from dataclasses import replace
 
         from s2s import strategies
 
-        key = (ref, n, seed)
+        key = (ref, n, seed, snapshot)
         if key not in self.spaces:
-            self.spaces[key] = strategies.context_space(self.model(ref), n, seed)
+            self.spaces[key] = strategies.context_space(self.at_snapshot(ref, snapshot), n, seed)
             while len(self.spaces) > MAX_CACHED_SPACES:
                 self.spaces.popitem(last=False)
         self.spaces.move_to_end(key)
         space = self.spaces[key]
         if source is None:
             return space
-        return replace(space, point=space.pca.project(strategies.context_states(self.model(ref), source))[0])
+        model = self.at_snapshot(ref, snapshot)
+        return replace(space, point=space.pca.project(strategies.context_states(model, source))[0])
 
     def handle(self, rid: int, op: str, args: dict) -> None:
         from s2s import replay, strategies
@@ -191,18 +216,19 @@ class InferenceWorker:
                 timeline = self.timeline(args["ref"])
                 result = None if timeline is None else timeline.samples.tolist()
             elif op == "learning_curve":
-                result = self.replay(args["ref"], lambda model, timeline: replay.learning_curve(
-                    model, timeline, args["source"], args["feed"], on_progress=progress))
+                result = self.learning_curve(args["ref"], args["source"], args["feed"], progress)
             elif op == "accuracy_over_training":
                 result = self.replay(args["ref"], lambda model, timeline: replay.accuracy_over_training(
                     model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))
             elif op == "beam":
-                result = strategies.beam_search(self.model(args["ref"]), args["source"], args["width"], keep_tree=True)
+                result = strategies.beam_search(self.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
+                                                args["width"], keep_tree=True)
             elif op == "sample":
-                result = strategies.sample(self.model(args["ref"]), args["source"], args["temperature"], args["n"],
-                                           args["seed"])
+                result = strategies.sample(self.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
+                                           args["temperature"], args["n"], args["seed"])
             elif op == "context":
-                result = self.context_space(args["ref"], args["n"], args["seed"], args.get("source"))
+                result = self.context_space(args["ref"], args["n"], args["seed"], args.get("source"),
+                                            args.get("snapshot"))
             elif op == "evaluate":
                 result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
                                   on_progress=progress, beam_width=args.get("beam_width"))
@@ -238,7 +264,7 @@ class InferenceWorker:
                 return path, model.warm_up
         if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
             for ref in reversed(self.models):
-                if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED) not in self.spaces:
+                if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
                     return ref, lambda ref=ref: self.context_space(ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None)
         return None
 
@@ -318,6 +344,7 @@ def train_job(conn: Connection, prime_default: bool) -> None:
             "increment": increment, "samples_seen": p.samples_seen, "total_samples": p.total_samples,
             "loss": p.loss, "token_accuracy": p.token_accuracy, "exact_accuracy": p.exact_accuracy,
             "elapsed": p.elapsed, "samples_per_second": p.samples_per_second, "eta_seconds": p.eta_seconds,
+            "live_samples": p.live_samples,
         }))
 
     try:

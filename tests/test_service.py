@@ -292,6 +292,14 @@ def test_timeline_requests_replay_the_saved_snapshots(service, tiny_saved, tiny_
     assert np.allclose(accuracy.exact, replay.accuracy_over_training(scratch, timeline, 300, 2).exact)
     with pytest.raises(ValueError, match="no snapshot 999"):
         service.decode(tiny_saved, source, snapshot=999)
+    # The strategy views use the snapshot the page shows, too.
+    from s2s import strategies
+    replay.use_snapshot(scratch, timeline, 4)
+    assert (service.beam(tiny_saved, source, 3, snapshot=4).tokens == strategies.beam_search(scratch, source, 3).tokens).all()
+    assert (service.sample(tiny_saved, source, 2.0, 20, 1, snapshot=4).tokens
+            == strategies.sample(scratch, source, 2.0, 20, 1).tokens).all()
+    space = service.context_space(tiny_saved, 100, 3, source, snapshot=4)
+    assert np.allclose(space.coords, strategies.context_space(scratch, 100, 3).coords, atol=1e-5)
 
 
 def test_a_model_without_or_with_a_damaged_timeline_still_serves(service, tiny_saved, tmp_path):

@@ -306,7 +306,7 @@ def live_tick(job_id: int, seen: int) -> None:
         ui.live_fresh = False
         return
     job = next((j for j in state.my_jobs() if j.id == job_id), None)
-    if job is None or job.status != "running" or (job.progress.get("samples_seen") or 0) > seen:
+    if job is None or job.status != "running" or (job.progress.get("live_samples") or 0) > seen:
         st.rerun(scope="app")
 
 
@@ -412,13 +412,13 @@ def sampling_settings() -> tuple[float, int, int]:
             st.session_state.get("sample_seed", 1))
 
 
-def beam_ui(directory, source: list[int], expected: list[int], greedy) -> None:
+def beam_ui(directory, source: list[int], expected: list[int], greedy, snapshot: int | None) -> None:
     width = st.slider("Beam width", 1, 10, 5, key="beam_width",
                       help="How many partial outputs survive each step. Width 1 is greedy decoding.")
     svc = state.service()
     try:
-        beam = svc.beam(directory, source, width)
-        samples = svc.sample(directory, source, *sampling_settings())
+        beam = svc.beam(directory, source, width, snapshot)
+        samples = svc.sample(directory, source, *sampling_settings(), snapshot)
     except (ValueError, ServiceError) as error:
         st.error(str(error), icon=":material/error:")
         return
@@ -440,7 +440,7 @@ def beam_ui(directory, source: list[int], expected: list[int], greedy) -> None:
                "output's path, red where it departs from the expected token.")
 
 
-def sampling_ui(directory, source: list[int], expected: list[int]) -> None:
+def sampling_ui(directory, source: list[int], expected: list[int], snapshot: int | None) -> None:
     cols = st.columns([2, 1.4, 1], vertical_alignment="bottom")
     temperature = cols[0].select_slider("Temperature T", TEMPERATURES, value=1.0, key="sample_temperature",
                                         help="Each step draws a token with probability ∝ p^(1/T): T < 1 sharpens the "
@@ -448,7 +448,7 @@ def sampling_ui(directory, source: list[int], expected: list[int]) -> None:
     draws = cols[1].select_slider("Draws", DRAWS, value=100, key="sample_draws")
     seed = cols[2].number_input("Seed", 0, 2**31 - 1, 1, key="sample_seed")
     try:
-        samples = state.service().sample(directory, source, float(temperature), int(draws), int(seed))
+        samples = state.service().sample(directory, source, float(temperature), int(draws), int(seed), snapshot)
     except (ValueError, ServiceError) as error:
         st.error(str(error), icon=":material/error:")
         return
@@ -474,11 +474,11 @@ def colouring_label(name: str, n_out: int) -> str:
     return f"source value {j + 1}" + (f" (= expected output {n_out - j})" if j < n_out else " (not in the target)")
 
 
-def context_ui(directory, source: list[int], n_out: int, units: int) -> None:
+def context_ui(directory, source: list[int], n_out: int, units: int, snapshot: int | None) -> None:
     cols = st.columns([2, 1], vertical_alignment="bottom")
     n = cols[1].select_slider("Random sources", [500, 1000, 2000, 5000], value=DEFAULT_CONTEXT_SOURCES, key="context_n")
     try:
-        space = state.service().context_space(directory, int(n), CONTEXT_SEED, source)
+        space = state.service().context_space(directory, int(n), CONTEXT_SEED, source, snapshot)
     except (ValueError, ServiceError) as error:
         st.error(str(error), icon=":material/error:")
         return
@@ -530,23 +530,21 @@ def curve_ui(directory, source: list[int], samples: list[int] | None, snapshot: 
 def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[int], greedy,
                   samples: list[int] | None, snapshot: int | None) -> None:
     """The strategy views: a fragment of its own, so picking a view or moving its settings redraws only this.
-    Beam search, sampling and the context space use the model's final weights."""
+    Each uses the weights the page shows (a training snapshot, or the final weights)."""
     if choice.job is not None:
         st.caption("The learning curve, beam search, sampling and the context space open once this run has ended "
                    "and its model is saved.")
         return
     strategy = st.segmented_control("Strategy view", list(STRATEGY_VIEWS), format_func=STRATEGY_VIEWS.get,
                                     key="explore_strategy", label_visibility="collapsed")
-    if strategy in ("beam", "sample", "context") and snapshot is not None:
-        st.caption("This view uses the model's final weights, not the training snapshot chosen above.")
     if strategy == "curve":
         curve_ui(choice.directory, source, samples, snapshot)
     elif strategy == "beam":
-        beam_ui(choice.directory, source, expected, greedy)
+        beam_ui(choice.directory, source, expected, greedy, snapshot)
     elif strategy == "sample":
-        sampling_ui(choice.directory, source, expected)
+        sampling_ui(choice.directory, source, expected, snapshot)
     elif strategy == "context":
-        context_ui(choice.directory, source, choice.problem.n_out, choice.config.units)
+        context_ui(choice.directory, source, choice.problem.n_out, choice.config.units, snapshot)
     else:
         st.caption("Pick a view: the **learning curve** replays how this source's answer formed during training; "
                    "**beam search** keeps the most probable partial outputs at every step and shows "
@@ -621,7 +619,7 @@ if snapshot is not None:
             f"(snapshot {snapshot + 1} of {len(samples)}): every softmax, choice and verdict below is theirs.",
             icon=":material/history:")
 view.fresh = view.replay_fresh = True
-if view.replaying:
+if view.replaying and samples:
     st.fragment(replay_tick, run_every=st.session_state.get("explore_speed", 0.6))(choice.key, len(samples))
 link = link_params(choice, view, feed)
 write_link(link)
