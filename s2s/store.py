@@ -162,21 +162,28 @@ def run_card(directory: str | Path, result: TrainResult, evaluation: Evaluation,
 
 def _write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     """Let `write` fill a new folder aside, then rename it in: an interrupted save leaves the previous model
-    (if any) untouched, and a reader never sees half a model."""
+    (if any) untouched, and a reader never sees half a model. Of two saves of one name at the same moment, one
+    ends as the folder and the other raises OSError: never a mix of both."""
     validate_name(directory.name)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     staging = directory.parent / f".{directory.name}.saving-{tag}"
+    retired = directory.parent / f".{directory.name}.old-{tag}"
     staging.mkdir()
     try:
         write(staging)
-        retired = directory.parent / f".{directory.name}.old-{tag}"
         if directory.exists():
             directory.rename(retired)
-        staging.rename(directory)
-        shutil.rmtree(retired, ignore_errors=True)
+        try:
+            staging.rename(directory)
+        except OSError as error:
+            if retired.exists() and not directory.exists():
+                retired.rename(directory)  # put the previous version back
+            raise OSError(f"{directory}: another save of this name finished at the same moment; "
+                          "it is the one kept.") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
     return directory
 
 

@@ -1,6 +1,7 @@
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,65 @@ def test_interrupted_save_keeps_the_previous_model(tiny_model, tiny_saved, tmp_p
     assert (folder / "model.keras").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]  # no staging folder left behind
     assert store.load(folder).model.problem == tiny_model.problem
+
+
+def test_a_save_that_fails_half_way_leaves_the_previous_version_whole(tiny_model, tiny_saved, tmp_path,
+                                                                      monkeypatch):
+    folder = _copy(tiny_saved, tmp_path, "keep")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def fail(*args, **kwargs):  # the model file is written; the timeline, next, fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(store.load_timeline(folder)), "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        store.save(tiny_model, folder, store.read_card(folder), store.load_timeline(folder))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+
+
+def test_two_saves_of_one_name_at_once_end_with_one_whole_model(tiny_model, tmp_path):
+    import threading
+
+    from s2s.config import ModelConfig
+    from s2s.model import Seq2Seq
+    from s2s.train import TrainConfig
+
+    other = Seq2Seq.build(tiny_model.problem, ModelConfig(units=8))
+    cards = {id(m): store.make_card("same", m, TrainConfig()) for m in (tiny_model, other)}
+    for round_ in range(6):
+        errors, barrier = [], threading.Barrier(2)
+
+        def save(model):
+            barrier.wait()
+            try:
+                store.save(model, tmp_path / "same", cards[id(model)])
+            except OSError as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=save, args=(m,)) for m in (tiny_model, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        loaded = store.load(tmp_path / "same", warm_up=False)  # raises if the card and weights were mixed
+        assert loaded.model.config.units in (32, 8)
+        assert all("another save of this name" in str(e) for e in errors) and len(errors) <= 1
+        assert [p.name for p in tmp_path.iterdir()] == ["same"], round_  # nothing left aside
+
+
+def test_a_failed_move_into_place_puts_the_previous_version_back(tiny_model, tiny_saved, tmp_path, monkeypatch):
+    folder = _copy(tiny_saved, tmp_path, "keep")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    rename = Path.rename
+
+    def flaky(self, target):  # the last step of a save, moving the new folder into place, fails
+        if self.name.startswith(".keep.saving-"):
+            raise OSError("simulated: the folder was taken")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", flaky)
+    with pytest.raises(OSError, match="another save of this name"):
+        store.save(tiny_model, folder, store.read_card(folder))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
