@@ -186,6 +186,11 @@ def _load(path: str):
     return store.load(path)
 
 
+def _check_beam_width(args) -> None:
+    if args.beam_width is not None and not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
+        raise UsageError(f"--beam-width must be between 1 and {MAX_BEAM_WIDTH}, got {args.beam_width}")
+
+
 def _check_strategy_flags(args) -> None:
     """Each flag belongs to one strategy: naming it with another is a mistake worth saying, not ignoring."""
     owners = {"--feed": ("greedy", args.feed != "argmax"), "--beam-width": ("beam", args.beam_width is not None),
@@ -194,8 +199,7 @@ def _check_strategy_flags(args) -> None:
     for flag, (strategy, given) in owners.items():
         if given and args.strategy != strategy:
             raise UsageError(f"{flag} applies to --strategy {strategy}, not {args.strategy}")
-    if args.beam_width is not None and not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
-        raise UsageError(f"--beam-width must be between 1 and {MAX_BEAM_WIDTH}, got {args.beam_width}")
+    _check_beam_width(args)
     if args.temperature is not None and not args.temperature > 0:
         raise UsageError(f"--temperature must be above 0, got {args.temperature:g}")
     if args.samples is not None and args.samples < 1:
@@ -308,8 +312,7 @@ def _describe_input(vector, token: int) -> str:
 def _evaluate(args) -> int:
     from s2s.evaluate import evaluate
 
-    if args.beam_width is not None and not 1 <= args.beam_width <= MAX_BEAM_WIDTH:
-        raise UsageError(f"--beam-width must be between 1 and {MAX_BEAM_WIDTH}, got {args.beam_width}")
+    _check_beam_width(args)
     if args.beam_width is not None and args.feed != "argmax":
         raise UsageError("--beam-width and --feed softmax do not mix: beam search feeds back the tokens it chose")
     loaded = _load(args.model)

@@ -452,17 +452,18 @@ def sampling_ui(directory, source: list[int], expected: list[int], snapshot: int
     except (ValueError, ServiceError) as error:
         st.error(str(error), icon=":material/error:")
         return
-    right = sum(n for out, n, _ in samples.counts() if list(out) == expected)
+    counts = samples.counts()
+    right = sum(n for out, n, _ in counts if list(out) == expected)
     figure_col, counts_col = st.columns([1.4, 1])
     with figure_col:
         st.markdown(f"**Each step's softmax along the greedy path**, at T = 1 (outline) and T = {temperature:g} (bars)")
         st.plotly_chart(charts.temperature_figure(samples.greedy_probs, samples.greedy_tempered, temperature),
                         key="temperature_chart", config={"displayModeBar": False})
     with counts_col:
-        distinct = len(samples.counts())
+        distinct = len(counts)
         st.markdown(f"**{draws} draws**: {distinct} distinct output{'s' if distinct > 1 else ''}; the expected one, "
                     f"{spell(expected)}, came {right} time{'' if right == 1 else 's'} ({right / draws:.0%}).")
-        st.plotly_chart(charts.samples_figure(samples.counts(), expected, draws), key="samples_chart",
+        st.plotly_chart(charts.samples_figure(counts, expected, draws), key="samples_chart",
                         config={"displayModeBar": False})
 
 

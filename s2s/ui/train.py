@@ -124,8 +124,8 @@ def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
     cols[3].metric("Estimated time", f"{config.samples * config.epochs / rate:,.0f} s" if rate else "–",
                    help="From the samples/s of this session's last run with the same model and batch size; "
                         "while training, the progress bar shows the live estimate.")
-    count = planned_count(parameters) + 1
-    cols[4].metric("Snapshots", f"{snapshot_bytes(parameters) / 2**20:,.1f} MiB",
+    count = planned_count(parameters, config.snapshots) + 1
+    cols[4].metric("Snapshots", f"{snapshot_bytes(parameters, config.snapshots) / 2**20:,.1f} MiB",
                    help=f"Up to {count} copies of the weights, log-spaced from the first batch to the end (the "
                         "last: the final weights), for replaying the training on Explore and Evaluate. float32 "
                         f"while training (capped at {MAX_BYTES / 2**20:.0f} MiB a run: a bigger model keeps "
