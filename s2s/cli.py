@@ -1,5 +1,5 @@
-"""Command line: python -m s2s train | decode (greedy, beam, sample) | evaluate | list | bench. Bad input: one line on
-stderr, exit 2."""
+"""Command line: python -m s2s train | decode (greedy, beam, sample) | evaluate | list | export | import | bench.
+Bad input: one line on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -87,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--root", default="pretrained", help="folder of model folders (default pretrained)")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
 
+    export = sub.add_parser("export", help="write a model (weights, card, timeline) to one .zip to share")
+    export.add_argument("--model", required=True, help="model folder, e.g. pretrained/classic")
+    export.add_argument("--out", required=True, help="the .zip file to write, e.g. classic.zip")
+
+    importing = sub.add_parser("import", help="check a shared .zip and add its model to the saved models")
+    importing.add_argument("archive", help="the .zip file, as written by export (or the app's Download)")
+    importing.add_argument("--name", required=True, help="the new model's name: letters, digits, '-' and '_'")
+    importing.add_argument("--root", default="pretrained", help="folder of model folders (default pretrained)")
+    importing.add_argument("--overwrite", action="store_true", help="replace a model of that name")
+
     bench = sub.add_parser("bench", help="time the classic recipe and ours side by side")
     bench.add_argument("--quick", action="store_true", help="a small config, under a minute")
     bench.add_argument("--json", action="store_true", help="print one JSON document")
@@ -97,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         return {"train": _train, "decode": _decode, "evaluate": _evaluate, "list": _list,
-                "bench": _bench}[args.command](args)
+                "export": _export, "import": _import, "bench": _bench}[args.command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -349,6 +359,27 @@ def _list(args) -> int:
         print(f"No models in {args.root}/")
     for e in entries:
         print(f"{e.name:<20} {summary(e.card) if e.ok else 'BROKEN: ' + e.error}")
+    return 0
+
+
+def _export(args) -> int:
+    from s2s import share, store
+
+    if not args.out.endswith(share.SUFFIX):
+        raise UsageError(f"--out must name a {share.SUFFIX} file, got {args.out!r}")
+    store.check(args.model)  # a model that would not import again is not worth sharing
+    out = share.export(args.model, args.out)
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+    return 0
+
+
+def _import(args) -> int:
+    from s2s import share, store
+
+    store.validate_name(args.name)
+    directory = share.import_archive(args.archive, Path(args.root) / args.name, store.check,
+                                     overwrite=args.overwrite)
+    print(f"imported {directory}: {store.summary(store.read_card(directory))}")
     return 0
 
 

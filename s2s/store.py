@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import uuid
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -160,7 +161,7 @@ def run_card(directory: str | Path, result: TrainResult, evaluation: Evaluation,
     return locate_card(card, directory)
 
 
-def _write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
+def write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     """Let `write` fill a new folder aside, then rename it in: an interrupted save leaves the previous model
     (if any) untouched, and a reader never sees half a model. Of two saves of one name at the same moment, one
     ends as the folder and the other raises OSError: never a mix of both."""
@@ -187,7 +188,7 @@ def _write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     return directory
 
 
-def _write_card(staging: Path, card: dict) -> None:
+def write_card(staging: Path, card: dict) -> None:
     with open(staging / CARD_FILE, "w") as f:
         json.dump(card, f, indent=1)
         f.flush()
@@ -200,8 +201,8 @@ def save(model: Seq2Seq, directory: str | Path, card: dict, timeline: snapshots.
         _without_optimizer(model.training).save(staging / MODEL_FILE)
         if timeline is not None:
             timeline.save(staging / SNAPSHOT_FILE)
-        _write_card(staging, card)
-    return _write_atomically(Path(directory), write)
+        write_card(staging, card)
+    return write_atomically(Path(directory), write)
 
 
 def _without_optimizer(training):
@@ -236,59 +237,166 @@ def publish(source: str | Path, directory: str | Path) -> Path:
         shutil.copyfile(source / MODEL_FILE, staging / MODEL_FILE)
         if (source / SNAPSHOT_FILE).is_file():
             shutil.copyfile(source / SNAPSHOT_FILE, staging / SNAPSHOT_FILE)
-        _write_card(staging, card)
-    return _write_atomically(directory, write)
+        write_card(staging, card)
+    return write_atomically(directory, write)
 
 
 def read_card(directory: Path) -> dict:
     path = directory / CARD_FILE
+    if path.is_symlink():
+        raise ModelFileError(f"{path}: is a symbolic link; a model card must be a plain file.")
     if not path.is_file():
         raise ModelFileError(f"{path}: missing model card.")
+    return parse_card(path.read_bytes(), path)
+
+
+def parse_card(data: bytes, where: str | Path) -> dict:
+    """A model card from its bytes, validated (format, settings); ModelFileError naming `where` otherwise."""
     try:
-        card = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path}: not valid JSON ({error}).") from None
+        card = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ModelFileError(f"{where}: not valid JSON ({error}).") from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ModelFileError(f"{path}: not a Seq2Seq Studio model card (expected format {CARD_FORMAT!r}).")
+        raise ModelFileError(f"{where}: not a Seq2Seq Studio model card (expected format {CARD_FORMAT!r}).")
     try:
         ProblemConfig(**card["problem"])
         ModelConfig(**card["model"])
+        TrainConfig(**card["training"])
     except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: invalid settings ({error}).") from None
+        raise ModelFileError(f"{where}: invalid settings ({error}).") from None
     return card
 
 
-def load(directory: str | Path, warm_up: bool = True) -> LoadedModel:
-    """Load a model folder in Keras's safe mode and check its weights against its card; `warm_up` traces its
-    decoding graph (the model service traces it when idle instead, after answering the first decode eagerly)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ModelFileError(f"{directory}: no such model folder.")
-    card = read_card(directory)
-    path = directory / MODEL_FILE
+# A .keras file is a zip of these three files; each may expand to at most this many bytes.
+KERAS_MEMBERS = {"config.json": 1 << 20, "metadata.json": 1 << 16, "model.weights.h5": 256 << 20}
+# The only classes a Seq2Seq Studio model's config names. Anything else (a Lambda layer's code, a custom
+# object, a module outside Keras) is refused before Keras sees the file.
+KERAS_CLASSES = frozenset({
+    "Functional", "InputLayer", "CategoryEncoding", "Reshape", "LSTM", "Dense", "DTypePolicy", "GlorotUniform",
+    "Orthogonal", "Zeros", "__keras_tensor__",
+})
+
+
+def _is_symlink_member(info: zipfile.ZipInfo) -> bool:
+    return (info.external_attr >> 16) & 0o170000 == 0o120000
+
+
+def inspect_model_file(path: Path) -> dict:
+    """Read a .keras file as data, never as code: a zip holding only Keras's three files within their sizes,
+    whose config names only the layer classes this app builds. Returns the shapes the config declares
+    (n_in, n_out, n_classes, units). Raises ModelFileError naming what is wrong."""
+    if path.is_symlink():
+        raise ModelFileError(f"{path}: is a symbolic link; a model file must be a plain file.")
     if not path.is_file():
         raise ModelFileError(f"{path}: missing model file.")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not).")
-    import keras
-
-    from s2s.model import Seq2Seq
-
     try:
-        training = keras.saving.load_model(path, compile=False)
-        model = Seq2Seq(training)
-        if warm_up:
-            model.warm_up()
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            names = [info.filename for info in members]
+            unexpected = sorted(set(names) - set(KERAS_MEMBERS))
+            if unexpected or len(names) != len(set(names)):
+                raise ModelFileError(f"{path}: unexpected member {(unexpected or names)[0]!r} (a Keras model file "
+                                     f"holds {', '.join(KERAS_MEMBERS)}).")
+            for info in members:
+                if _is_symlink_member(info):
+                    raise ModelFileError(f"{path}: member {info.filename!r} is a symbolic link; refused.")
+                if info.file_size > KERAS_MEMBERS[info.filename]:
+                    raise ModelFileError(f"{path}: member {info.filename!r} expands to {info.file_size:,} bytes, "
+                                         f"over its limit of {KERAS_MEMBERS[info.filename]:,}; refused.")
+            if "config.json" not in names or "model.weights.h5" not in names:
+                raise ModelFileError(f"{path}: not a Keras model file (no config.json or model.weights.h5 inside).")
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, json.JSONDecodeError, RuntimeError,
+            NotImplementedError) as error:
+        raise ModelFileError(f"{path}: damaged Keras model file ({error}).") from None
+    classes = set()  # the training settings (compile_config) are never read back, so only the network counts
+    _collect_classes({k: v for k, v in config.items() if k != "compile_config"} if isinstance(config, dict)
+                     else config, classes)
+    foreign = sorted(classes - KERAS_CLASSES)
+    if foreign:
+        what = "a Lambda layer, which carries code" if "Lambda" in foreign else f"class {foreign[0]!r}"
+        raise ModelFileError(f"{path}: its config names {what}; only the layers this app builds are accepted.")
+    try:
+        layers = {layer["config"]["name"]: layer["config"] for layer in config["config"]["layers"]}
+        return {"n_in": layers["source"]["batch_shape"][1], "n_out": layers["decoder_input"]["batch_shape"][1],
+                "n_classes": layers["decoder_dense"]["units"], "units": layers["encoder_lstm"]["units"]}
+    except (KeyError, TypeError, IndexError):
+        raise ModelFileError(f"{path}: not a Seq2Seq Studio model (its config lacks the encoder-decoder's "
+                             "layers).") from None
+
+
+def _collect_classes(node, classes: set) -> None:
+    if isinstance(node, dict):
+        if "class_name" in node:
+            classes.add(str(node["class_name"]))
+        module = node.get("module")
+        if isinstance(module, str) and module.split(".")[0] != "keras":
+            classes.add(f"{module}.{node.get('class_name')}")
+        for value in node.values():
+            _collect_classes(value, classes)
+    elif isinstance(node, list):
+        for value in node:
+            _collect_classes(value, classes)
+
+
+def load(directory: str | Path, warm_up: bool = True) -> LoadedModel:
+    """Load a model folder: the network is built by this app's code from the card's settings, and only the
+    weights are read from model.keras (whose config is inspected as data and never deserialized: no code in a
+    file runs). `warm_up` traces its decoding graph (the model service traces it when idle instead, after
+    answering the first decode eagerly)."""
+    directory = Path(directory)
+    if directory.is_symlink():
+        raise ModelFileError(f"{directory}: is a symbolic link; a model folder must be a plain folder.")
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory}: no such model folder.")
+    card = read_card(directory)
+    path = directory / MODEL_FILE
+    declared = inspect_model_file(path)
+    problem, config = ProblemConfig(**card["problem"]), ModelConfig(**card["model"])
+    expected = {"n_in": problem.n_in, "n_out": problem.n_out, "n_classes": problem.n_classes, "units": config.units}
+    if declared != expected:
+        def shapes(d: dict) -> str:
+            return f"values 1..{d['n_classes'] - 1}, {d['n_in']} -> {d['n_out']}, {d['units']} units"
+        raise ModelFileError(f"{directory}: the card does not match the weights (card: {shapes(expected)}; "
+                             f"model file: {shapes(declared)}).")
+    import keras
+    import numpy as np
+
+    from s2s.model import Seq2Seq, build_training_model
+
+    training = build_training_model(problem, config)
+    for variable in training.weights:  # anything the file leaves unset stays NaN and is caught below
+        variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
+    try:
+        with warnings.catch_warnings():  # Keras notes graph containers it skips; the NaN check below decides
+            warnings.simplefilter("ignore", UserWarning)
+            training.load_weights(path)
     except Exception as error:  # Keras raises many types for a damaged or foreign file; all mean "unusable".
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFileError(f"{path}: cannot be loaded as a Seq2Seq Studio model ({first_line[:200]}).") from None
-    expected = (ProblemConfig(**card["problem"]), ModelConfig(**card["model"]))
-    if (model.problem, model.config) != expected:
-        raise ModelFileError(
-            f"{directory}: the card does not match the weights (card: {expected[0]}, {expected[1]}; "
-            f"weights: {model.problem}, {model.config})."
-        )
+        raise ModelFileError(f"{path}: its weights cannot be loaded into the model its card describes "
+                             f"({first_line[:200]}).") from None
+    missing = [v.path for v in training.weights if not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
+    if missing:
+        raise ModelFileError(f"{path}: the weights of {missing[0]} are missing or not finite.")
+    model = Seq2Seq(training)
+    if warm_up:
+        model.warm_up()
     return LoadedModel(directory.name, directory, model, card)
+
+
+def check(directory: str | Path) -> LoadedModel:
+    """Load a model folder as `load` does, and its training timeline if it has one, checked against the weights:
+    what an imported model must pass before it is kept."""
+    loaded = load(directory, warm_up=False)
+    timeline = load_timeline(directory)
+    if timeline is not None:
+        try:
+            timeline.check_fits([w.shape for w in loaded.model.training.weights], str(Path(directory) / SNAPSHOT_FILE))
+        except snapshots.TimelineError as error:
+            raise ModelFileError(str(error)) from None
+    return loaded
 
 
 def list_models(root: str | Path = DEFAULT_ROOT) -> list[Entry]:

@@ -53,7 +53,7 @@ def test_foreign_zip_gives_clear_error(tiny_saved, tmp_path):
     folder = _copy(tiny_saved, tmp_path)
     with zipfile.ZipFile(folder / "model.keras", "w") as archive:
         archive.writestr("hello.txt", "not a model")
-    with pytest.raises(store.ModelFileError, match="cannot be loaded"):
+    with pytest.raises(store.ModelFileError, match="unexpected member .hello.txt."):
         store.load(folder)
 
 
