@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable, Protocol
 
-from s2s import snapshots, store
+from s2s import share, snapshots, store
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 from s2s.history import History
 
@@ -41,6 +41,7 @@ DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 ACTIVE = ("queued", "starting", "running", "stopping")
 TRAINING = ACTIVE[1:]  # holding a slot
 _JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a cleared cache) reuses no run id
+_UPLOAD_IDS = itertools.count(1)
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
 
@@ -359,6 +360,16 @@ class Job:
         return self.result.get("elapsed") or self.progress.get("elapsed") or 0.0
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A model a session uploaded as a zip: checked, usable by that session, saved only when it asks."""
+
+    id: int
+    owner: str
+    name: str
+    directory: Path
+
+
 class Service:
     """The pages' one entry point: models, decoding, evaluation and training jobs."""
 
@@ -371,6 +382,7 @@ class Service:
         self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
+        self._uploads: dict[int, Upload] = {}
         self._closed = False
         self.inference = InferenceClient()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along
@@ -474,6 +486,62 @@ class Service:
         return self.inference.call("context", ref=model_ref(directory), n=n, seed=seed, source=source,
                                    snapshot=snapshot)
 
+    # --- sharing ---
+
+    def import_upload(self, owner: str, data: bytes, filename: str) -> Upload:
+        """Check an uploaded model archive (share.unpack: sizes, paths, links, the model file read as data), load
+        it in the worker against its card and timeline, and keep it for `owner` until the session ends or saves
+        it. Anything wrong raises ValueError naming the file and what is wrong; nothing is kept then."""
+        self._drop_uploads_of_closed_sessions()
+        upload_id = next(_UPLOAD_IDS)
+        folder = self.runs_dir / f"upload-{upload_id}"
+        where = filename if isinstance(filename, str) and filename else "the upload"
+        try:
+            staging = folder / "unpacking"
+            staging.mkdir(parents=True)
+            card = share.unpack(data, staging, where)
+            name = card.get("name") if isinstance(card.get("name"), str) else None
+            name = name if name and store.NAME_PATTERN.match(name) else f"upload-{upload_id}"
+            directory = staging.rename(folder / name)
+            self.warm(directory)
+            self.timeline(directory)  # a timeline of another model, or damaged, refuses the upload too
+        except ValueError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(str(error).replace(str(folder), where)) from None
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        upload = Upload(upload_id, owner, name, directory)
+        with self._lock:
+            self._uploads[upload_id] = upload
+        return upload
+
+    def _drop_uploads_of_closed_sessions(self) -> None:
+        with self._lock:
+            gone = [u for u in self._uploads.values() if not self.owner_alive(u.owner)]
+            for upload in gone:
+                del self._uploads[upload.id]
+        for upload in gone:
+            shutil.rmtree(upload.directory.parent, ignore_errors=True)
+
+    def uploads(self, owner: str) -> list[Upload]:
+        with self._lock:
+            return [u for u in self._uploads.values() if u.owner == owner]
+
+    def save_upload(self, owner: str, upload_id: int, name: str, overwrite: bool = False) -> Path:
+        """Publish an uploaded model under models_root/name; ValueError for a bad name, FileExistsError for a clash."""
+        with self._lock:
+            upload = self._uploads.get(upload_id)
+        if upload is None or upload.owner != owner:
+            raise KeyError(f"No upload {upload_id} in this session.")
+        return self._publish(upload.directory, name, overwrite)
+
+    def _publish(self, directory: Path, name: str, overwrite: bool) -> Path:
+        target = self.saved_path(name)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"A model named {name!r} already exists: tick overwrite to replace it.")
+        return store.publish(directory, target)
+
     # --- training jobs ---
 
     def submit(self, owner: str, spec: JobSpec) -> Job:
@@ -526,12 +594,10 @@ class Service:
     def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False) -> Path:
         """Publish a run's model under models_root/name with its card; ValueError for a bad name or a clash."""
         job = self.job(owner, job_id)
-        target = self.saved_path(name)
+        self.saved_path(name)
         if job.directory is None:
             raise ValueError(f"Run {job_id} has no model to save ({job.status}).")
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"A model named {name!r} already exists: tick overwrite to replace it.")
-        return store.publish(job.directory, target)
+        return self._publish(job.directory, name, overwrite)
 
     def _schedule(self) -> None:
         """Start queued jobs while slots are free; drop those whose owner has gone; keep a spare process ready."""

@@ -37,6 +37,24 @@ def tiny_saved(tiny_result, tmp_path_factory):
     return store.save(tiny_result.model, root / "tiny", card, tiny_result.timeline)
 
 
+@pytest.fixture(scope="session")
+def lambda_payload(tmp_path_factory):
+    """A model.keras whose config holds a Lambda layer that creates `marker` when it runs: (file, marker)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("payload")
+    marker = folder / "payload-ran"
+    function = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # the path is a code constant
+    source = keras.Input(shape=(4,), dtype="int32", name="source")
+    decoder_input = keras.Input(shape=(2,), dtype="int32", name="decoder_input")
+    hot = keras.layers.CategoryEncoding(num_tokens=10, output_mode="one_hot")(source)
+    out = keras.layers.Lambda(function, name="payload")(keras.layers.Dense(10, name="decoder_dense")(hot))
+    path = folder / "model.keras"
+    keras.Model([source, decoder_input], out).save(path)
+    marker.unlink(missing_ok=True)  # building the model ran it once, here in the test, on purpose
+    return path, marker
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the test item, so fixtures can react to a failed test."""

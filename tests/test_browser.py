@@ -320,3 +320,41 @@ def test_a_second_run_waits_in_the_queue(app_url, page, browser):
     stop_button(other).click()
     other.get_by_text("— stopped").wait_for(timeout=30_000)
     other.context.close()
+
+
+def test_models_download_a_zip_and_upload_it_back_a_hostile_one_is_refused(app_url, browser, tmp_path):
+    from s2s import share, store
+
+    tab = new_tab(browser)
+    tab.goto(app_url + "models")
+    with tab.expect_download() as download:
+        tab.get_by_role("button", name="Download wide.zip").click()
+    path = tmp_path / "wide.zip"
+    download.value.save_as(path)
+    assert download.value.suggested_filename == "wide.zip"
+    card = share.unpack(path, tmp_path / "unpacked" if (tmp_path / "unpacked").mkdir() is None else None)
+    assert card["name"] == "wide" and store.check(tmp_path / "unpacked").model.problem.n_in == 10
+
+    bad = tmp_path / "evil.zip"
+    bad.write_bytes(share.export_bytes(ROOT / "pretrained" / "classic")[:5000])  # a truncated archive
+    uploader = tab.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(str(bad))
+    tab.get_by_text("evil.zip was not imported").wait_for()
+    tab.get_by_text("not a readable zip archive").wait_for()
+    tab.get_by_text("Upload a model").scroll_into_view_if_needed()
+    tab.screenshot(path=ARTIFACTS / "models-upload-refused.png")
+
+    shared = tmp_path / "shared.zip"
+    shutil.copyfile(path, shared)
+    uploader.set_input_files(str(shared))
+    tab.get_by_text("shared.zip is checked and loaded as wide").wait_for()
+    tab.get_by_text("wide (uploaded)").wait_for()
+    tab.locator('input[aria-label="Save as"]').fill("wide-copy")
+    tab.locator('[data-testid="stFormSubmitButton"] button').click()
+    tab.get_by_text("Saved as wide-copy").wait_for()
+    tab.get_by_text("This session", exact=True).scroll_into_view_if_needed()
+    tab.screenshot(path=ARTIFACTS / "models-upload-saved.png")
+    assert tab.locator('[data-testid="stException"]').count() == 0
+    tab.goto(app_url)  # the uploaded model is the active one: Explore decodes with it
+    tab.get_by_text("expected").first.wait_for()
+    tab.context.close()

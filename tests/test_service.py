@@ -317,3 +317,37 @@ def test_a_model_without_or_with_a_damaged_timeline_still_serves(service, tiny_s
     with pytest.raises(ValueError, match="not a readable snapshots file"):
         service.timeline(damaged)
     assert service.decode(damaged, [3, 7, 1, 9]).tokens.shape == (1, 2)
+
+
+def test_an_uploaded_archive_is_checked_in_the_worker_kept_for_its_session_and_saved_on_request(
+        service, tiny_saved, tiny_model, lambda_payload):
+    from s2s import share
+    from tests.test_share import hostile_archives
+
+    archive = share.export_bytes(tiny_saved)
+    for case, (data, message) in hostile_archives(archive, lambda_payload[0]).items():
+        with pytest.raises(ValueError, match=message):
+            service.import_upload("alice", data, "upload.zip")
+        assert not any(p.name.startswith("upload-") for p in service.runs_dir.iterdir()), case
+    assert not lambda_payload[1].exists()
+    assert service.uploads("alice") == []
+    service.decode(tiny_saved, [1, 2, 3, 4])  # the worker serves on
+
+    upload = service.import_upload("alice", archive, "tiny.zip")
+    assert upload.name == "tiny" and service.uploads("alice") == [upload] and service.uploads("bob") == []
+    sources = np.array([[1, 2, 3, 4], [9, 8, 7, 6]])
+    np.testing.assert_array_equal(service.decode(upload.directory, sources).tokens,
+                                  decode(tiny_model, sources).tokens)
+    assert service.timeline(upload.directory) == service.timeline(tiny_saved)
+    with pytest.raises(KeyError):
+        service.save_upload("bob", upload.id, "stolen")
+    with pytest.raises(ValueError, match="Invalid model name"):
+        service.save_upload("alice", upload.id, "../escape")
+    saved = service.save_upload("alice", upload.id, "shared-tiny")
+    assert saved == service.models_root / "shared-tiny" and store.check(saved).card["name"] == "shared-tiny"
+    with pytest.raises(FileExistsError):
+        service.save_upload("alice", upload.id, "shared-tiny")
+    GONE.add("carol")
+    gone = service.import_upload("carol", archive, "tiny.zip")
+    service.import_upload("alice", archive, "again.zip")  # the next upload drops the closed session's
+    assert not gone.directory.exists() and service.uploads("carol") == []

@@ -35,22 +35,9 @@ def archive(tiny_saved) -> bytes:
     return share.export_bytes(tiny_saved)
 
 
-@pytest.fixture(scope="module")
-def lambda_payload(tmp_path_factory):
-    """A model.keras whose config holds a Lambda layer that creates `marker` when it runs: (file, marker)."""
-    import keras
-
-    folder = tmp_path_factory.mktemp("payload")
-    marker = folder / "payload-ran"
-    function = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # the path is a code constant
-    source = keras.Input(shape=(4,), dtype="int32", name="source")
-    decoder_input = keras.Input(shape=(2,), dtype="int32", name="decoder_input")
-    hot = keras.layers.CategoryEncoding(num_tokens=10, output_mode="one_hot")(source)
-    out = keras.layers.Lambda(function, name="payload")(keras.layers.Dense(10, name="decoder_dense")(hot))
-    path = folder / "model.keras"
-    keras.Model([source, decoder_input], out).save(path)
-    marker.unlink(missing_ok=True)  # building the model ran it once, here in the test, on purpose
-    return path, marker
+def hostile_archives(archive: bytes, lambda_file: Path) -> dict[str, tuple[bytes, str]]:
+    """Every hostile or broken archive tried, by name: (its bytes, what the message about it must say)."""
+    return _hostile(archive, lambda_file)
 
 
 def test_export_then_import_gives_the_same_model(tiny_saved, tiny_model, archive, tmp_path):

@@ -107,9 +107,13 @@ def live_key(run_id: int) -> str:
     return f"live:{run_id}"
 
 
+def upload_key(upload_id: int) -> str:
+    return f"upload:{upload_id}"
+
+
 def model_options(live: bool = False) -> dict[str, ModelChoice]:
-    """Every model a page can use, by key: saved models (with their card's summary), then this session's runs;
-    with `live`, also its runs still training (Explore decodes them with their newest weights)."""
+    """Every model a page can use, by key: saved models (with their card's summary), then this session's runs
+    and uploads; with `live`, also its runs still training (Explore decodes them with their newest weights)."""
     options = {}
     for entry in store.list_models(models_root()):
         if entry.ok:
@@ -128,6 +132,13 @@ def model_options(live: bool = False) -> dict[str, ModelChoice]:
             card = {"problem": asdict(job.spec.problem), "model": asdict(job.spec.model)}
             options[live_key(job.id)] = ModelChoice(live_key(job.id), f"{job.label} (training now: live weights)",
                                                     job.run_directory, card, job)
+    for upload in service().uploads(session_id()):
+        try:
+            card = store.read_card(upload.directory)
+        except store.ModelFileError:
+            continue
+        options[upload_key(upload.id)] = ModelChoice(upload_key(upload.id), f"{upload.name} (uploaded, this session) "
+                                                     f"— {store.summary(card)}", upload.directory, card)
     return options
 
 
