@@ -44,6 +44,7 @@ _JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a 
 _UPLOAD_IDS = itertools.count(1)
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
+SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
 
 
 class ServiceError(RuntimeError):
@@ -333,6 +334,7 @@ class Job:
     note: str | None = None
     handle: JobHandle | None = field(default=None, repr=False)
     run_directory: Path | None = None  # where the job was told to save its model
+    saved_as: Path | None = None       # where its model was published (by its owner, or recovered)
 
     @property
     def active(self) -> bool:
@@ -384,8 +386,10 @@ class Service:
         self._jobs: dict[int, Job] = {}
         self._uploads: dict[int, Upload] = {}
         self._closed = False
+        self._closed_event = threading.Event()
         self.inference = InferenceClient()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along
+        threading.Thread(target=self._sweep_closed_sessions, daemon=True, name="s2s-sweep").start()
         # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
         # delay the first decode a visitor waits for.
         threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
@@ -597,7 +601,33 @@ class Service:
         self.saved_path(name)
         if job.directory is None:
             raise ValueError(f"Run {job_id} has no model to save ({job.status}).")
-        return self._publish(job.directory, name, overwrite)
+        job.saved_as = self._publish(job.directory, name, overwrite)
+        return job.saved_as
+
+    def recover_runs(self) -> list[Path]:
+        """Publish the model of every ended, unsaved run whose browser session has closed, as
+        `recovered-run-<id>` under models_root (its card says so): a closed tab never loses a finished run. The
+        service calls this every SWEEP_SECONDS and when a run ends."""
+        with self._lock:
+            orphans = [job for job in self._jobs.values() if job.status in ENDED_WITH_MODEL and job.saved_as is None
+                       and job.directory is not None and not self.owner_alive(job.owner)]
+            for job in orphans:
+                job.saved_as = self.models_root / f"recovered-run-{job.id}"  # claimed: saved once, not twice
+        recovered = []
+        for job in orphans:
+            try:
+                store.publish(job.directory, job.saved_as, {"recovered": f"Saved automatically: the browser tab that "
+                              f"trained this run ({job.label}, {job.status}) closed before saving it."})
+                recovered.append(job.saved_as)
+            except (OSError, ValueError) as error:
+                job.saved_as = None
+                print(f"s2s: could not recover run {job.id}: {error}", file=sys.stderr)
+        return recovered
+
+    def _sweep_closed_sessions(self) -> None:
+        while not self._closed_event.wait(SWEEP_SECONDS):
+            self.recover_runs()
+            self._drop_uploads_of_closed_sessions()
 
     def _schedule(self) -> None:
         """Start queued jobs while slots are free; drop those whose owner has gone; keep a spare process ready."""
@@ -652,6 +682,7 @@ class Service:
                     job.note = "Stopped before its first batch finished: there was nothing to keep."
                 else:  # load it in the inference worker now, so the first page that uses it finds it ready
                     threading.Thread(target=self._warm_quietly, args=(job.directory,), daemon=True).start()
+                    threading.Thread(target=self.recover_runs, daemon=True).start()  # its tab may have closed
             elif kind == "failed":
                 job.status, job.error = "failed", str(payload)
         if kind in ("done", "failed"):
@@ -659,6 +690,7 @@ class Service:
 
     def close(self) -> None:
         atexit.unregister(self.close)
+        self._closed_event.set()
         with self._lock:
             self._closed = True
             handles = [job.handle for job in self._jobs.values() if job.active and job.handle]

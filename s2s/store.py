@@ -227,11 +227,11 @@ def load_timeline(directory: str | Path) -> snapshots.Timeline | None:
         raise ModelFileError(str(error)) from None
 
 
-def publish(source: str | Path, directory: str | Path) -> Path:
+def publish(source: str | Path, directory: str | Path, extra: dict | None = None) -> Path:
     """Copy the model folder `source` to `directory` atomically, its card pointing at the new place
-    (the Train page's "save": a run's model already sits in a folder of its own)."""
+    (the Train page's "save": a run's model already sits in a folder of its own), with `extra` card fields."""
     source, directory = Path(source), Path(directory)
-    card = locate_card(read_card(source), directory)
+    card = locate_card({**read_card(source), **(extra or {})}, directory)
 
     def write(staging: Path) -> None:
         shutil.copyfile(source / MODEL_FILE, staging / MODEL_FILE)

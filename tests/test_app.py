@@ -117,6 +117,17 @@ def test_explore_malformed_input_shows_a_message_and_keeps_the_last_source(model
     assert shown_prediction(at) == before
 
 
+def test_explore_keeps_its_source_across_a_visit_to_another_page(models_root):
+    at = open_app()
+    at.text_input(key="explore_text").input("1 2 3 4 5 6").run()
+    assert shown_prediction(at) == [3, 2, 1]
+    for page in ("train.py", "evaluate.py", "models.py"):
+        at.switch_page(page).run()
+        at.switch_page("explore.py").run()
+        assert not at.exception and not at.error, page
+        assert at.text_input(key="explore_text").value == "1 2 3 4 5 6" and shown_prediction(at) == [3, 2, 1]
+
+
 def test_explore_what_if_override_matches_the_library(models_root, classic):
     at = open_app()
     at.selectbox(key="whatif_step").select(1).run()

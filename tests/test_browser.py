@@ -70,6 +70,7 @@ def app_url(tmp_path_factory):
             assert time.time() < deadline, "streamlit did not start within 60 s"
             time.sleep(0.5)
         SERVER["workers_when_healthy"] = worker_roles(server.pid)
+        SERVER["maps_when_healthy"] = Path(f"/proc/{server.pid}/maps").read_text()
         yield url
     finally:
         server.terminate()
@@ -111,6 +112,9 @@ def test_the_server_starts_the_inference_worker_before_anyone_visits(app_url):
     # app.py's lifespan starts the model service with the server, so TensorFlow loads while the first browser
     # connects; the health check answered before any page was opened.
     assert "inference" in SERVER["workers_when_healthy"]
+    # pandas is imported before the first session runs: imported later, in one session's thread, a Plotly figure
+    # built meanwhile in another session sees half a pandas and raises
+    assert "pandas/_libs" in SERVER["maps_when_healthy"]
 
 
 def test_explore_decodes_all_steps(app_url, page):

@@ -11,6 +11,7 @@ from s2s import store
 from s2s.config import ModelConfig, TrainConfig
 from s2s.decode import decode
 from s2s.evaluate import evaluate
+from s2s import service as service_module
 from s2s.service import JobSpec, Service, ServiceError
 from tests.conftest import TINY_PROBLEM
 
@@ -351,3 +352,39 @@ def test_an_uploaded_archive_is_checked_in_the_worker_kept_for_its_session_and_s
     gone = service.import_upload("carol", archive, "tiny.zip")
     service.import_upload("alice", archive, "again.zip")  # the next upload drops the closed session's
     assert not gone.directory.exists() and service.uploads("carol") == []
+
+
+def test_a_finished_run_of_a_closed_tab_is_recovered_and_a_saved_one_is_not_copied(service):
+    closing = service.submit("dave", TINY_JOB)
+    saved = service.submit("erin", TINY_JOB)
+    wait_for(lambda: closing.history.loss, what="dave's first batch")
+    GONE.add("dave")  # dave closes his tab while his run trains: the run goes on
+    wait_for(lambda: not saved.active, what="both runs")
+    assert closing.status == "completed" and saved.status == "completed"
+    service.save_run("erin", saved.id, "erins-run")
+    GONE.add("erin")
+    target = service.models_root / f"recovered-run-{closing.id}"
+    wait_for(lambda: target.exists(), 30, "the recovery of dave's run")
+    loaded = store.check(target)
+    assert "closed before saving it" in loaded.card["recovered"] and loaded.card["history"]["samples"][-1] == 6000
+    time.sleep(service_module.SWEEP_SECONDS + 1)  # a later sweep neither copies it again nor erin's saved run
+    assert not (service.models_root / f"recovered-run-{saved.id}").exists()
+    assert service.recover_runs() == []
+
+
+def test_a_worker_killed_mid_request_fails_that_request_with_a_message_and_the_next_one_works(service, tiny_saved):
+    started, outcome = threading.Event(), {}
+
+    def long_evaluation():
+        try:
+            service.evaluate(tiny_saved, 400_000, 1, on_progress=lambda done, total: started.set())
+        except ServiceError as error:
+            outcome["error"] = str(error)
+    waiting = threading.Thread(target=long_evaluation)
+    waiting.start()
+    assert started.wait(60), "the evaluation never reported progress"
+    service.inference.process.kill()
+    waiting.join(60)
+    assert "killed by signal 9" in outcome["error"] and "try again" in outcome["error"]
+    np.testing.assert_array_equal(service.decode(tiny_saved, [1, 2, 3, 4]).tokens,
+                                  decode(store.load(tiny_saved).model, np.array([[1, 2, 3, 4]])).tokens)

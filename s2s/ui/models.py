@@ -72,6 +72,8 @@ def card_ui(name: str, directory: Path, card: dict, key: str, active: str | None
                        f"{t['epochs']} epoch(s), seed {t['seed']}; {card.get('stopped') or 'completed'}.")
         if card.get("notes"):
             st.markdown(card["notes"])
+        if card.get("recovered"):
+            st.info(card["recovered"], icon=":material/history:")
         if card.get("history"):
             st.plotly_chart(charts.training_figure([(name, card["history"])], height=300), key=f"history_{key}")
         if card.get("reproduce"):

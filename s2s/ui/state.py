@@ -44,6 +44,10 @@ def service() -> Service:
 async def serve(_app) -> AsyncIterator[None]:
     """app.py's lifespan: start the model service with the server (not at the first visit), close it at the end."""
     running = service()
+    # Import pandas now, before any session runs: the first st.dataframe imports it in one session's thread, and
+    # a Plotly figure built meanwhile in another session sees a half-imported pandas and raises (seen in the
+    # classroom load test, bench/classroom.py).
+    import pandas  # noqa: F401
     try:
         yield
     finally:
@@ -192,7 +196,7 @@ def take_explore_request(key: str) -> list[int] | None:
 # Streamlit forgets a widget's value when its page is not shown; these settings should survive a page switch.
 PERSISTENT_KEYS = ("cardinality", "n_in", "n_out", "units", "mode", "samples", "epochs", "target", "cap",
                    "batch_size", "learning_rate", "schedule", "seed", "log_loss", "explore_feed", "explore_speed",
-                   "evaluate_n", "evaluate_seed")
+                   "evaluate_n", "evaluate_seed", "explore_text")
 
 
 def keep_settings() -> None:
