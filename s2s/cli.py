@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from s2s.config import PRESETS, ModelConfig, ProblemConfig, TrainConfig
+from s2s.config import MAX_LAYERS, PRESETS, TASKS, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 
 EXIT_USAGE = 2
 STRATEGIES = ("greedy", "beam", "sample")
@@ -39,7 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cardinality", type=int, default=50, help="distinct source values 1..N (default 50)")
     train.add_argument("--n-in", type=int, default=6, help="source length (default 6)")
     train.add_argument("--n-out", type=int, default=3, help="target length (default 3)")
+    train.add_argument("--task", choices=list(TASKS), default="reverse-prefix",
+                       help="the target: " + "; ".join(f"{k}: {v}" for k, v in TASKS.items()))
     train.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
+    train.add_argument("--layers", type=int, default=1, help=f"stacked LSTM layers per side, 1..{MAX_LAYERS} "
+                       "(default 1, the classic model); decoder layer i starts from encoder layer i's state")
+    train.add_argument("--attention", action="store_true", help="add dot-product (Luong) attention of the decoder "
+                       "over the encoder's outputs")
     train.add_argument("--samples", type=int, help=f"training sequences (default {defaults.samples:,})")
     train.add_argument("--epochs", type=int, help=f"passes over them (default {defaults.epochs})")
     train.add_argument("--batch-size", type=int, help=f"batch size (default {defaults.batch_size})")
@@ -79,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=1000, help="sequences (default 1000)")
     evaluate.add_argument("--seed", type=int, default=7, help="seed of the sequences (default 7)")
     evaluate.add_argument("--feed", choices=("argmax", "softmax"), default="argmax")
+    evaluate.add_argument("--n-in", type=int, help="source length to evaluate on (default: the model's own); "
+                          "other lengths probe how far what it learned generalizes")
     evaluate.add_argument("--beam-width", type=int, help=f"score each source's best of a beam search of this width "
                           f"(1..{MAX_BEAM_WIDTH}) instead of greedy decoding")
     evaluate.add_argument("--json", action="store_true", help="print one JSON document")
@@ -108,16 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return {"train": _train, "decode": _decode, "evaluate": _evaluate, "list": _list,
                 "export": _export, "import": _import, "bench": _bench}[args.command](args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except UsageError as error:  # one line even when the input echoed holds a line break
+        print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's final flush of stdout would fail again
         return 1
+    except OSError as error:  # a path the system refuses: too long, a file where a folder should be, no access
+        print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -137,11 +147,14 @@ def _train(args) -> int:
 
     out = Path(args.out)
     store.validate_name(out.name)
-    problem = ProblemConfig(args.cardinality, args.n_in, args.n_out)
-    model_config = ModelConfig(args.units)
+    problem = ProblemConfig(args.cardinality, args.n_in, args.n_out, args.task)
+    model_config = ModelConfig(args.units, args.layers, args.attention)
     config = _train_config(args)
     if not 1 <= args.eval_n <= 1_000_000:
         raise ValueError(f"--eval-n must be between 1 and 1,000,000, got {args.eval_n:,}.")
+    if args.eval_seed < 0:  # checked before training, not by the evaluation after it
+        raise ValueError(f"--eval-seed must be 0 or more, got {args.eval_seed:,}.")
+    check_fits_memory(problem, config)  # the Trainer checks it too, but only after the header below
     print(f"Training {problem} {model_config}\n  with {config}", file=sys.stderr)
     trainer = Trainer(problem, model_config, config)
     print(f"  {trainer.model.count_params():,} parameters", file=sys.stderr)
@@ -223,7 +236,7 @@ def _decode(args) -> int:
     _check_strategy_flags(args)
     loaded = _load(args.model)
     problem = loaded.model.problem
-    source = parse_sequence(" ".join(args.values), problem)
+    source = parse_sequence(" ".join(args.values), problem, any_length=True)
     if args.strategy == "beam":
         return _decode_beam(args, loaded.model, source)
     if args.strategy == "sample":
@@ -233,7 +246,7 @@ def _decode(args) -> int:
     predicted = trace.tokens[0]
     input_tokens = trace.input_tokens()[0]
     steps = []
-    for t in range(problem.n_out):
+    for t in range(trace.tokens.shape[1]):
         probs = trace.probs[0, t]
         top = probs.argsort()[::-1][:3]
         steps.append({
@@ -327,16 +340,20 @@ def _evaluate(args) -> int:
         raise UsageError("--beam-width and --feed softmax do not mix: beam search feeds back the tokens it chose")
     loaded = _load(args.model)
     started = time.perf_counter()
-    result = evaluate(loaded.model, args.n, args.seed, feed=args.feed, beam_width=args.beam_width)
+    result = evaluate(loaded.model, args.n, args.seed, feed=args.feed, beam_width=args.beam_width, n_in=args.n_in)
     seconds = time.perf_counter() - started
-    spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed, beam_width=args.beam_width)
+    spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed, beam_width=args.beam_width, n_in=args.n_in)
     if args.json:
         examples = [{"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
                     for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct)]
-        print(json.dumps({"model": str(args.model), "feed": args.feed, "beam_width": args.beam_width, **result.summary(),
+        print(json.dumps({"model": str(args.model), "feed": args.feed, "beam_width": args.beam_width,
+                          "n_in": result.source.shape[1], **result.summary(),
                           "seconds": seconds, "examples": examples}))
         return 0
     how = f"beam width {args.beam_width}" if args.beam_width else f"feed {args.feed}"
+    length = result.source.shape[1]
+    if length != loaded.model.problem.n_in:
+        how += f", sources of {length} values (trained on {loaded.model.problem.n_in})"
     print(f"Exact-sequence accuracy: {100 * result.exact:.2f} % ({int(result.correct.sum()):,}/{result.n:,}, "
           f"seed {result.seed}, {how}, {seconds:.2f} s)")
     print("Per position:            " + "  ".join(f"{100 * v:.2f} %" for v in result.per_position))

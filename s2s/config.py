@@ -18,26 +18,42 @@ MAX_EPOCHS = 1000
 # A training set (source + decoder input + target as int32) larger than this is refused.
 MEMORY_BUDGET_BYTES = 512 * 1024 * 1024
 SCHEDULES = ("constant", "cosine")
+# What the target is, for a source x_1..x_n (n = n_in) and k = n_out. Every task's target is a function of the
+# source alone; s2s.data.target_of computes it.
+TASKS = {
+    "reverse-prefix": "the first k values, reversed: x_k .. x_1 (the tutorial's problem)",
+    "copy-prefix": "the first k values, in order: x_1 .. x_k",
+    "reverse-all": "the whole source, reversed: x_n .. x_1 (k must equal n)",
+    "sort-prefix": "the first k values, sorted ascending (ties kept)",
+}
+DEFAULT_TASK = "reverse-prefix"
 
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The scalable integer sequence problem: n_in values from 1..cardinality, target = first n_out reversed."""
+    """The scalable integer sequence problem: n_in values from 1..cardinality; the target, n_out values, is set by
+    the task (TASKS; by default the first n_out reversed)."""
 
     cardinality: int = 50
     n_in: int = 6
     n_out: int = 3
+    task: str = DEFAULT_TASK
 
     def __post_init__(self):
         _check_int("cardinality", self.cardinality, 2, MAX_CARDINALITY,
                    "the number of distinct source values (token 0 is reserved for the start symbol)")
         _check_int("n_in", self.n_in, 1, MAX_LENGTH, "the source length")
         _check_int("n_out", self.n_out, 1, MAX_LENGTH, "the target length")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
         if self.n_out > self.n_in:
             raise ValueError(
                 f"n_out ({self.n_out}) cannot be larger than n_in ({self.n_in}): "
-                "the target is the first n_out source values reversed."
+                "the target is made of the first n_out source values."
             )
+        if self.task == "reverse-all" and self.n_out != self.n_in:
+            raise ValueError(f"The task reverse-all outputs the whole source reversed: n_out must equal n_in "
+                             f"({self.n_in}), got {self.n_out}.")
 
     @property
     def n_classes(self) -> int:
@@ -45,14 +61,23 @@ class ProblemConfig:
         return self.cardinality + 1
 
 
+MAX_LAYERS = 4
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """The encoder-decoder LSTM: one LSTM of `units` on each side, as in the classic recipe."""
+    """The encoder-decoder LSTM: `layers` LSTMs of `units` stacked on each side (1: the classic recipe), with or
+    without dot-product attention of the decoder over the encoder's outputs."""
 
     units: int = 128
+    layers: int = 1
+    attention: bool = False
 
     def __post_init__(self):
         _check_int("units", self.units, 1, MAX_UNITS, "the LSTM size")
+        _check_int("layers", self.layers, 1, MAX_LAYERS, "the LSTM layers on each side")
+        if not isinstance(self.attention, bool):
+            raise ValueError(f"attention must be true or false, got {self.attention!r}.")
 
 
 @dataclass(frozen=True)
@@ -113,8 +138,9 @@ def check_fits_memory(problem: ProblemConfig, train: TrainConfig) -> None:
 def count_parameters(problem: ProblemConfig, model: ModelConfig) -> int:
     """Trainable parameters, computed without building the model (same figure as Keras's count)."""
     c, u = problem.n_classes, model.units
-    lstm = 4 * u * (c + u + 1)
-    return 2 * lstm + u * c + c
+    first, stacked = 4 * u * (c + u + 1), 4 * u * (2 * u + 1)  # an LSTM reading one-hots, and one above another
+    attention = (2 * u * u + u) if model.attention else 0     # tanh(W [context; s]): 2u -> u
+    return 2 * (first + (model.layers - 1) * stacked) + attention + u * c + c
 
 
 def _check_int(name: str, value, low: int, high: int, what: str) -> None:

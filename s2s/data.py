@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from s2s.config import ProblemConfig
+from s2s.config import MAX_LENGTH, ProblemConfig
 
 START_TOKEN = 0
 
@@ -17,12 +17,20 @@ START_TOKEN = 0
 class Batch(NamedTuple):
     source: np.ndarray         # (n, n_in), values in 1..cardinality
     decoder_input: np.ndarray  # (n, n_out), the target shifted right behind the start token 0
-    target: np.ndarray         # (n, n_out), the first n_out source values reversed
+    target: np.ndarray         # (n, n_out), the task's output (by default the first n_out source values reversed)
 
 
 def target_of(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
-    """The expected output for sources of shape (n, n_in): their first n_out values, reversed."""
-    return np.ascontiguousarray(source[:, : problem.n_out][:, ::-1])
+    """The expected output for sources of shape (n, L) under the problem's task (config.TASKS): reverse-all
+    reverses all L values, the others take the first n_out (reversed, copied, or sorted ascending)."""
+    if problem.task == "reverse-all":
+        return np.ascontiguousarray(source[:, ::-1])
+    prefix = source[:, : problem.n_out]
+    if problem.task == "copy-prefix":
+        return np.ascontiguousarray(prefix)
+    if problem.task == "sort-prefix":
+        return np.sort(prefix, axis=1, kind="stable")
+    return np.ascontiguousarray(prefix[:, ::-1])
 
 
 def teacher_forcing_input(target: np.ndarray) -> np.ndarray:
@@ -46,8 +54,9 @@ def generate(problem: ProblemConfig, n: int, seed) -> Batch:
     return Batch(source, teacher_forcing_input(target), target)
 
 
-def parse_sequence(text: str, problem: ProblemConfig) -> np.ndarray:
-    """Parse '13 28 18', '13,28,18' or '[13, 28, 18]' into a source of shape (n_in,), or raise ValueError."""
+def parse_sequence(text: str, problem: ProblemConfig, any_length: bool = False) -> np.ndarray:
+    """Parse '13 28 18', '13,28,18' or '[13, 28, 18]' into a source of shape (n_in,), or raise ValueError. With
+    `any_length`, any length the model can decode (n_out, or 1 for reverse-all, to MAX_LENGTH) is accepted."""
     if len(text) > 2000:
         raise ValueError("That input is far too long: type the source values separated by spaces or commas.")
     cleaned = text.strip()
@@ -64,7 +73,11 @@ def parse_sequence(text: str, problem: ProblemConfig) -> np.ndarray:
         except ValueError:
             raise ValueError(f"'{part[:20]}' is not a whole number: the source holds integers from "
                              f"1 to {problem.cardinality}.") from None
-    if len(values) != problem.n_in:
+    shortest = 1 if problem.task == "reverse-all" else problem.n_out
+    if any_length and not shortest <= len(values) <= MAX_LENGTH:
+        raise ValueError(f"This model reads sources of {shortest} to {MAX_LENGTH} values (it was trained on "
+                         f"{problem.n_in}); you typed {len(values)}.")
+    if not any_length and len(values) != problem.n_in:
         raise ValueError(f"This model reads sources of exactly {problem.n_in} values; you typed {len(values)}.")
     bad = [v for v in values if not 1 <= v <= problem.cardinality]
     if bad:

@@ -23,18 +23,21 @@ FEEDS = ("argmax", "softmax")
 
 @dataclass
 class Trace:
-    """What the decoder did for a batch of B sources over n_out steps (arrays indexed [batch, step, ...])."""
+    """What the decoder did for a batch of B sources of length L over its output steps (n_out, or L for the
+    reverse-all task), arrays indexed [batch, step, ...]. With stacked layers, states hold every layer's side by
+    side (layers * units)."""
 
     feed: str
-    source: np.ndarray     # (B, n_in)
-    context_h: np.ndarray  # (B, units): the encoder's final hidden state
-    context_c: np.ndarray  # (B, units): the encoder's final cell state
-    inputs: np.ndarray     # (B, n_out, classes): the vector fed to the decoder at each step
-    probs: np.ndarray      # (B, n_out, classes): the softmax each step produced
-    tokens: np.ndarray     # (B, n_out): the token taken at each step (the argmax, or a forced override)
-    states_h: np.ndarray   # (B, n_out, units): hidden state after each step
-    states_c: np.ndarray   # (B, n_out, units): cell state after each step
+    source: np.ndarray     # (B, L)
+    context_h: np.ndarray  # (B, layers * units): the encoder's final hidden states
+    context_c: np.ndarray  # (B, layers * units): the encoder's final cell states
+    inputs: np.ndarray     # (B, steps, classes): the vector fed to the decoder at each step
+    probs: np.ndarray      # (B, steps, classes): the softmax each step produced
+    tokens: np.ndarray     # (B, steps): the token taken at each step (the argmax, or a forced override)
+    states_h: np.ndarray   # (B, steps, layers * units): hidden states after each step
+    states_c: np.ndarray   # (B, steps, layers * units): cell states after each step
     forced: dict[int, int] = field(default_factory=dict)
+    attention: np.ndarray | None = None  # (B, steps, L): each step's weights over the source (attention models)
 
     @property
     def argmax(self) -> np.ndarray:
@@ -59,13 +62,24 @@ class Trace:
         return np.where(is_one_hot, self.inputs.argmax(axis=-1), -1)
 
 
+def shortest_source(problem) -> int:
+    """The fewest source values a model of this problem can decode: its output reads the first n_out of them
+    (reverse-all reads them all, so any length from 1)."""
+    return 1 if problem.task == "reverse-all" else problem.n_out
+
+
 def as_batch(model: Seq2Seq, source) -> np.ndarray:
-    """A source (n_in,) or batch (B, n_in) of valid values for this model, as int32 (B, n_in); or ValueError."""
+    """A source (L,) or batch (B, L) of valid values for this model, as int32 (B, L); or ValueError. Any length
+    from shortest_source to MAX_LENGTH decodes: the training length n_in, or others to probe generalization."""
+    from s2s.config import MAX_LENGTH
+
     source = np.asarray(source)
     if source.ndim == 1:
         source = source[None, :]
-    if source.ndim != 2 or source.shape[1] != model.problem.n_in:
-        raise ValueError(f"Sources must have {model.problem.n_in} values each, got shape {source.shape}.")
+    shortest = shortest_source(model.problem)
+    if source.ndim != 2 or not shortest <= source.shape[1] <= MAX_LENGTH:
+        raise ValueError(f"Sources must have between {shortest} and {MAX_LENGTH} values each (this model was "
+                         f"trained on {model.problem.n_in}), got shape {source.shape}.")
     if not np.issubdtype(source.dtype, np.integer):
         raise ValueError("Source values must be integers.")
     if source.size and (source.min() < 1 or source.max() > model.problem.cardinality):
@@ -73,35 +87,35 @@ def as_batch(model: Seq2Seq, source) -> np.ndarray:
     return source.astype(np.int32)
 
 
-def _check(feed: str, forced: dict[int, int] | None, model: Seq2Seq) -> dict[int, int]:
+def _check(feed: str, forced: dict[int, int] | None, model: Seq2Seq, steps: int) -> dict[int, int]:
     if feed not in FEEDS:
         raise ValueError(f"feed must be one of {', '.join(FEEDS)}, got {feed!r}.")
     forced = dict(forced or {})
     for step, token in forced.items():
-        if not 0 <= step < model.problem.n_out:
-            raise ValueError(f"Cannot override step {step}: steps run from 0 to {model.problem.n_out - 1}.")
+        if not 0 <= step < steps:
+            raise ValueError(f"Cannot override step {step}: steps run from 0 to {steps - 1}.")
         if not 1 <= token <= model.problem.cardinality:
             raise ValueError(f"An override must be a value in 1..{model.problem.cardinality}, got {token}.")
     return forced
 
 
 def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] | None = None) -> Trace:
-    """Decode one source (n_in,) or a batch (B, n_in) step by step, keeping everything each step computed.
+    """Decode one source (L,) or a batch (B, L) step by step, keeping everything each step computed.
 
     `forced` maps a step index (0-based) to a token taken there instead of the model's choice:
     the what-if of the Explore page, and teacher forcing when every step is forced."""
     source = as_batch(model, source)
-    forced = _check(feed, forced, model)
+    forced = _check(feed, forced, model, model.steps_for(source.shape[1]))
     out = model.run_decoder(source, feed == "softmax", forced)
-    return Trace(feed, source, out["context_h"], out["context_c"], out["inputs"], out["probs"], out["tokens"], out["states_h"], out["states_c"],
-                 forced)
+    return Trace(feed, source, out["context_h"], out["context_c"], out["inputs"], out["probs"], out["tokens"],
+                 out["states_h"], out["states_c"], forced, out["attention"] if model.config.attention else None)
 
 
 def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192) -> np.ndarray:
-    """Decoded tokens (B, n_out) for many sources, in batches, keeping only the tokens."""
+    """Decoded tokens (B, steps) for many sources, in batches, keeping only the tokens."""
     source = as_batch(model, source)
-    _check(feed, None, model)
-    out = np.empty((source.shape[0], model.problem.n_out), np.int32)
+    _check(feed, None, model, 0)
+    out = np.empty((source.shape[0], model.steps_for(source.shape[1])), np.int32)
     for start in range(0, source.shape[0], batch_size):
         out[start:start + batch_size] = model.run_decoder(source[start:start + batch_size], feed == "softmax")["tokens"]
     return out

@@ -3,13 +3,15 @@ confusion per output position, and the tutorial's spot check."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from s2s.config import MAX_LENGTH, ProblemConfig
 from s2s.data import random_sources, target_of
-from s2s.decode import predict
+from s2s.decode import predict, shortest_source
 from s2s.strategies import beam_search
 
 if TYPE_CHECKING:  # only the model's methods are called here, so an Evaluation unpickles without TensorFlow
@@ -59,16 +61,31 @@ class Evaluation:
                 "per_position_accuracy": [float(v) for v in self.per_position]}
 
 
+def probe_problem(problem: ProblemConfig, n_in: int | None) -> ProblemConfig:
+    """The problem of sources of another length `n_in` (None: the training length), same values and task: what
+    a length-generalization probe evaluates on."""
+    if n_in is None or n_in == problem.n_in:
+        return problem
+    shortest = shortest_source(problem)
+    if not shortest <= n_in <= MAX_LENGTH:
+        raise ValueError(f"The source length must be between {shortest} and {MAX_LENGTH} for this model "
+                         f"(its output reads the first {problem.n_out} values), got {n_in}.")
+    n_out = n_in if problem.task == "reverse-all" else problem.n_out
+    return dataclasses.replace(problem, n_in=n_in, n_out=n_out)
+
+
 def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax", batch_size: int = 8192,
-             on_progress: Callable[[int, int], None] | None = None, beam_width: int | None = None) -> Evaluation:
+             on_progress: Callable[[int, int], None] | None = None, beam_width: int | None = None,
+             n_in: int | None = None) -> Evaluation:
     """Decode n seeded random sources in batches (greedily, or each one's best of a beam search of
-    `beam_width`) and compare with their targets."""
+    `beam_width`) and compare with their targets. `n_in` sets another source length than the training one."""
     if not 1 <= n <= 1_000_000:
         raise ValueError(f"The number of sequences to evaluate must be between 1 and 1,000,000, got {n:,}.")
     if beam_width is not None and feed != "argmax":
         raise ValueError("Beam search feeds back the tokens it chose: it has no softmax-feedback variant.")
-    source = random_sources(model.problem, n, seed)
-    predicted = np.empty((n, model.problem.n_out), np.int32)
+    problem = probe_problem(model.problem, n_in)
+    source = random_sources(problem, n, seed)
+    predicted = np.empty((n, problem.n_out), np.int32)
     # A beam holds `beam_width` rows per source: smaller batches keep the memory of one step the same.
     step = batch_size if beam_width is None else max(1, batch_size // beam_width)
     for start in range(0, n, step):
@@ -77,7 +94,7 @@ def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax",
                                          else beam_search(model, chunk, beam_width).best)
         if on_progress:
             on_progress(min(start + step, n), n)
-    return Evaluation(n, seed, source, target_of(model.problem, source), predicted)
+    return Evaluation(n, seed, source, target_of(problem, source), predicted)
 
 
 def spot_check(model: Seq2Seq, k: int = 10, seed: int = 7, feed: str = "argmax") -> list[dict]:

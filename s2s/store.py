@@ -107,8 +107,15 @@ def train_command(problem: ProblemConfig, model_config: ModelConfig, config: Tra
                   eval_n: int = 1000, eval_seed: int = 7, notes: str | None = None) -> str:
     """The exact `python -m s2s train ...` line that reproduces a run (every setting spelled out)."""
     parts = ["python", "-m", "s2s", "train",
-             "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out,
-             "--units", model_config.units, "--samples", config.samples, "--epochs", config.epochs,
+             "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out]
+    if problem.task != ProblemConfig().task:
+        parts += ["--task", problem.task]
+    parts += ["--units", model_config.units]
+    if model_config.layers != 1:
+        parts += ["--layers", model_config.layers]
+    if model_config.attention:
+        parts += ["--attention"]
+    parts += ["--samples", config.samples, "--epochs", config.epochs,
              "--batch-size", config.batch_size, "--lr", config.learning_rate, "--schedule", config.schedule,
              "--seed", config.seed,
              "--eval-every", config.eval_every, "--eval-n", eval_n, "--eval-seed", eval_seed]
@@ -273,7 +280,7 @@ KERAS_MEMBERS = {"config.json": 1 << 20, "metadata.json": 1 << 16, "model.weight
 # object, a module outside Keras) is refused before Keras sees the file.
 KERAS_CLASSES = frozenset({
     "Functional", "InputLayer", "CategoryEncoding", "Reshape", "LSTM", "Dense", "DTypePolicy", "GlorotUniform",
-    "Orthogonal", "Zeros", "__keras_tensor__",
+    "Orthogonal", "Zeros", "__keras_tensor__", "Dot", "Softmax", "Concatenate",
 })
 
 
@@ -321,7 +328,9 @@ def inspect_model_file(path: Path) -> dict:
     try:
         layers = {layer["config"]["name"]: layer["config"] for layer in config["config"]["layers"]}
         return {"n_in": layers["source"]["batch_shape"][1], "n_out": layers["decoder_input"]["batch_shape"][1],
-                "n_classes": layers["decoder_dense"]["units"], "units": layers["encoder_lstm"]["units"]}
+                "n_classes": layers["decoder_dense"]["units"], "units": layers["encoder_lstm"]["units"],
+                "layers": sum(1 for name in layers if name == "encoder_lstm" or name.startswith("encoder_lstm_")),
+                "attention": "attention_combine" in layers}
     except (KeyError, TypeError, IndexError):
         raise ModelFileError(f"{path}: not a Seq2Seq Studio model (its config lacks the encoder-decoder's "
                              "layers).") from None
@@ -355,10 +364,12 @@ def load(directory: str | Path, warm_up: bool = True) -> LoadedModel:
     path = directory / MODEL_FILE
     declared = inspect_model_file(path)
     problem, config = ProblemConfig(**card["problem"]), ModelConfig(**card["model"])
-    expected = {"n_in": problem.n_in, "n_out": problem.n_out, "n_classes": problem.n_classes, "units": config.units}
+    expected = {"n_in": problem.n_in, "n_out": problem.n_out, "n_classes": problem.n_classes, "units": config.units,
+                "layers": config.layers, "attention": config.attention}
     if declared != expected:
         def shapes(d: dict) -> str:
-            return f"values 1..{d['n_classes'] - 1}, {d['n_in']} -> {d['n_out']}, {d['units']} units"
+            return (f"values 1..{d['n_classes'] - 1}, {d['n_in']} -> {d['n_out']}, {d['layers']} x {d['units']} "
+                    f"units{', attention' if d['attention'] else ''}")
         raise ModelFileError(f"{directory}: the card does not match the weights (card: {shapes(expected)}; "
                              f"model file: {shapes(declared)}).")
     import keras
@@ -380,7 +391,7 @@ def load(directory: str | Path, warm_up: bool = True) -> LoadedModel:
     missing = [v.path for v in training.weights if not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
     if missing:
         raise ModelFileError(f"{path}: the weights of {missing[0]} are missing or not finite.")
-    model = Seq2Seq(training)
+    model = Seq2Seq(training, problem, config)
     if warm_up:
         model.warm_up()
     return LoadedModel(directory.name, directory, model, card)
@@ -421,7 +432,13 @@ def list_models(root: str | Path = DEFAULT_ROOT) -> list[Entry]:
 def summary(card: dict) -> str:
     """One line describing a model from its card."""
     p, m = card["problem"], card["model"]
-    text = f"cardinality {p['cardinality']}, {p['n_in']} -> {p['n_out']}, {m['units']} units"
+    task = p.get("task", ProblemConfig().task)
+    text = (f"{'' if task == ProblemConfig().task else task + ', '}cardinality {p['cardinality']}, "
+            f"{p['n_in']} -> {p['n_out']}, {m['units']} units")
+    if m.get("layers", 1) > 1:
+        text += f" x {m['layers']} layers"
+    if m.get("attention"):
+        text += ", attention"
     ev = card.get("evaluation")
     if ev:
         text += f", exact accuracy {100 * ev['exact_accuracy']:.2f} % on {ev['n']:,} (seed {ev['seed']})"

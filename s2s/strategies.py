@@ -84,10 +84,10 @@ def beam_search(model: Seq2Seq, source, width: int, keep_tree: bool = False) -> 
     if not 1 <= width <= MAX_BEAM_WIDTH:
         raise ValueError(f"The beam width must be between 1 and {MAX_BEAM_WIDTH}, got {width}.")
     sources = _sources(model, source)
-    n_classes, n_out = model.problem.n_classes, model.problem.n_out
+    n_classes, n_out = model.problem.n_classes, model.steps_for(sources.shape[1])
     batch = sources.shape[0]
     h, c = model.encode(sources)
-    units = h.shape[1]
+    width_h, width_c = h.shape[1], c.shape[1]  # the packed state (see s2s.model): c is wider with attention
     tokens = np.zeros((batch, 1, 0), np.int32)
     step_logp = np.zeros((batch, 1, 0))
     total = np.zeros((batch, 1))
@@ -97,8 +97,8 @@ def beam_search(model: Seq2Seq, source, width: int, keep_tree: bool = False) -> 
     node_of = [-1]  # tree node of each hypothesis of source 0
     for t in range(n_out):
         k = tokens.shape[1]
-        probs, h_next, c_next = model.step(_one_hot(last.reshape(-1), n_classes), h.reshape(-1, units),
-                                           c.reshape(-1, units))
+        probs, h_next, c_next = model.step(_one_hot(last.reshape(-1), n_classes), h.reshape(-1, width_h),
+                                           c.reshape(-1, width_c))
         logp = _log(probs).reshape(batch, k, n_classes)
         scores = (total[:, :, None] + logp).reshape(batch, k * n_classes)
         keep = min(width, k * n_classes)
@@ -112,8 +112,8 @@ def beam_search(model: Seq2Seq, source, width: int, keep_tree: bool = False) -> 
         tokens = np.concatenate([tokens[rows, parent], token[:, :, None]], axis=2).astype(np.int32)
         step_logp = np.concatenate([step_logp[rows, parent], logp[rows, parent, token][:, :, None]], axis=2)
         total = scores[rows, order]
-        h = h_next.reshape(batch, k, units)[rows, parent]
-        c = c_next.reshape(batch, k, units)[rows, parent]
+        h = h_next.reshape(batch, k, width_h)[rows, parent]
+        c = c_next.reshape(batch, k, width_c)[rows, parent]
         last = token
     if keep_tree:
         node = node_of[0]
@@ -180,7 +180,7 @@ def sample(model: Seq2Seq, source, temperature: float = 1.0, n: int = 20, seed: 
     single = _sources(model, source)
     if single.shape[0] != 1:
         raise ValueError("Sampling draws outputs for one source at a time.")
-    n_classes, n_out = model.problem.n_classes, model.problem.n_out
+    n_classes, n_out = model.problem.n_classes, model.steps_for(single.shape[1])
     rng = np.random.default_rng(seed)
     h, c = model.encode(single)
     # Row 0 follows the greedy path (it shows how T reshapes each step's softmax); rows 1..n are the samples.
@@ -272,7 +272,8 @@ class ContextSpace:
 
 
 def context_states(model: Seq2Seq, source) -> np.ndarray:
-    """(B, 2 * units): each source's context, h then c."""
+    """Each source's context, h then c: (B, 2 * layers * units), plus with attention the encoder's outputs
+    (everything the decoder reads from the encoder; see s2s.model)."""
     h, c = model.encode(_sources(model, source))
     return np.concatenate([h, c], axis=1)
 

@@ -17,13 +17,6 @@ def test_default_model_has_the_classic_parameter_count_and_kernel_shapes():
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.training.layers)
 
 
-def test_views_share_the_training_weights():
-    model = Seq2Seq.build(ProblemConfig(9, 4, 2), ModelConfig(16))
-    shared = {id(v) for v in model.training.weights}
-    assert {id(v) for v in model.encoder.weights} <= shared
-    assert {id(v) for v in model.decoder_step.weights} <= shared
-
-
 def test_step_trace_with_forced_targets_equals_teacher_forced_model(tiny_model):
     batch = generate(tiny_model.problem, 64, seed=21)
     trace = decode(tiny_model, batch.source[0], forced={t: int(v) for t, v in enumerate(batch.target[0])})
@@ -61,11 +54,11 @@ def test_feed_modes_differ_exactly_as_defined(tiny_model):
     for t in range(1, tiny_model.problem.n_out):
         np.testing.assert_array_equal(greedy.inputs[0, t], np.eye(n_classes)[greedy.tokens[0, t - 1]])
         np.testing.assert_allclose(classic.inputs[0, t], classic.probs[0, t - 1])
-    # An independent re-run of the classic loop with the raw Keras decoder-step view.
-    h, c = (v.numpy() for v in tiny_model.encoder(source))
+    # An independent re-run of the classic loop, one step at a time.
+    h, c = tiny_model.encode(source)
     x = np.zeros((1, n_classes), np.float32)
     for t in range(tiny_model.problem.n_out):
-        probs, h, c = (v.numpy() for v in tiny_model.decoder_step([x, h, c]))
+        probs, h, c = tiny_model.step(x, h, c)
         np.testing.assert_allclose(probs[0], classic.probs[0, t], atol=1e-5)
         x = probs
     assert greedy.input_tokens()[0, 0] == 0 and classic.input_tokens()[0, 0] == -1
@@ -82,8 +75,10 @@ def test_forced_token_changes_the_continuation(tiny_model):
 
 
 def test_decode_rejects_bad_sources_and_options(tiny_model):
-    with pytest.raises(ValueError, match="4 values"):
-        decode(tiny_model, [1, 2, 3])
+    with pytest.raises(ValueError, match="between 2 and 100 values each .this model was trained on 4"):
+        decode(tiny_model, [1])
+    with pytest.raises(ValueError, match="between 2 and 100"):
+        decode(tiny_model, np.ones((1, 101), int))
     with pytest.raises(ValueError, match="1..9"):
         decode(tiny_model, [0, 1, 2, 3])
     with pytest.raises(ValueError, match="feed"):
@@ -98,6 +93,7 @@ def test_decoding_graph_is_traced_once_for_any_batch_feed_or_override(tiny_model
     decode(tiny_model, sources, feed="softmax")
     decode(tiny_model, sources[:7], forced={1: 3})
     predict(tiny_model, sources, batch_size=16)
+    decode(tiny_model, [1, 2, 3, 4, 5, 6, 7, 8, 9])  # another source length: the same graph (same n_out steps)
     assert tiny_model._decode.experimental_get_tracing_count() == 1
 
 
