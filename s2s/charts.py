@@ -173,6 +173,28 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     return go.Figure(data=data, layout=layout)
 
 
+def attention_figure(weights, source, tokens, aligned, shown: int, height: int | None = None) -> go.Figure:
+    """A decode's attention as a heatmap: one row per output step (the first `shown` filled in), one column per
+    source position, the weight the step gave it; a ring marks the position the task says each step should read
+    (`aligned`), so a learned reversal shows its anti-diagonal inside the rings."""
+    weights = np.asarray(weights, float)
+    steps, length = weights.shape
+    z = np.full((steps, length), np.nan)
+    z[:shown] = weights[:shown]
+    columns = [f"{j + 1}: {int(v)}" for j, v in enumerate(source)]
+    rows = [f"step {t + 1} → {int(tokens[t])}" if t < shown else f"step {t + 1}" for t in range(steps)]
+    data = [dict(type="heatmap", z=z, x=columns, y=rows, colorscale="Blues", zmin=0, zmax=1, xgap=2, ygap=2,
+                 colorbar=dict(title=dict(text="weight"), thickness=10),
+                 hovertemplate="%{y}, source %{x}: weight %{z:.3f}<extra></extra>"),
+            dict(type="scatter", mode="markers", x=[columns[int(j)] for j in aligned], y=rows,
+                 marker=dict(symbol="circle-open", size=16, color="#d62728", line=dict(width=2)),
+                 name="where the task reads", hovertemplate="%{y}: the task reads source %{x}<extra></extra>")]
+    layout = dict(height=height or 90 + 34 * steps, margin=dict(l=10, r=10, t=10, b=40), template="none",
+                  showlegend=False, xaxis=dict(title=dict(text="source position: value", standoff=4), side="bottom"),
+                  yaxis=dict(autorange="reversed"))
+    return go.Figure(data=data, layout=layout)
+
+
 def beam_tree_figure(tree, expected, height: int = 420) -> go.Figure:
     """The beam tree of one source (a list of s2s.strategies.BeamNode): columns are output steps, each node an
     expanded token with its log-probability. Kept prefixes are blue and labelled, pruned ones small and grey,

@@ -33,6 +33,18 @@ def target_of(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(prefix[:, ::-1])
 
 
+def aligned_positions(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
+    """For one source (L,), the source position each output step copies under the problem's task: where a model
+    that has learned the task should look (the anti-diagonal of a reversal, the diagonal of a copy)."""
+    if problem.task == "reverse-all":
+        return np.arange(len(source))[::-1].copy()
+    if problem.task == "copy-prefix":
+        return np.arange(problem.n_out)
+    if problem.task == "sort-prefix":
+        return np.argsort(source[: problem.n_out], kind="stable")
+    return np.arange(problem.n_out)[::-1].copy()
+
+
 def teacher_forcing_input(target: np.ndarray) -> np.ndarray:
     """The decoder's training input: the start token, then the target without its last token."""
     start = np.full((target.shape[0], 1), START_TOKEN, dtype=target.dtype)

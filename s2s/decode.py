@@ -119,3 +119,10 @@ def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192
     for start in range(0, source.shape[0], batch_size):
         out[start:start + batch_size] = model.run_decoder(source[start:start + batch_size], feed == "softmax")["tokens"]
     return out
+
+
+def attention_alignment(weights: np.ndarray, aligned: np.ndarray) -> tuple[int, float]:
+    """For one source's attention (steps, L) and the positions each step should read (data.aligned_positions):
+    how many steps put their largest weight there, and the mean weight they put there."""
+    steps = np.arange(len(aligned))
+    return int((weights.argmax(axis=1) == aligned).sum()), float(weights[steps, aligned].mean())

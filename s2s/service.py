@@ -354,7 +354,9 @@ class Job:
     @property
     def label(self) -> str:
         p, m, t = self.spec.problem, self.spec.model, self.spec.train
-        return (f"run {self.id}: {p.cardinality}/{p.n_in}→{p.n_out}, {m.units} units, "
+        task = "" if p.task == ProblemConfig().task else f"{p.task} "
+        model = f"{m.units} units" + (f" × {m.layers}" if m.layers > 1 else "") + (" + attention" if m.attention else "")
+        return (f"run {self.id}: {task}{p.cardinality}/{p.n_in}→{p.n_out}, {model}, "
                 f"batch {t.batch_size}, lr {t.learning_rate:g}")
 
     @property

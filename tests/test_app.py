@@ -104,7 +104,7 @@ def test_explore_shows_the_whole_decode_then_steps_through_it(models_root, class
 
 
 @pytest.mark.parametrize("text", [
-    "", "   ", "1 2 3", "1 2 3 4 5 6 7", "1 2 3 4 5 0", "1 2 3 4 5 51", "1 2 3 4 5 -3", "a b c d e f",
+    "", "   ", "1 2", "5 " * 101, "1 2 3 4 5 0", "1 2 3 4 5 51", "1 2 3 4 5 -3", "a b c d e f",
     "1 2 3 4 5 2.5", "[1, 2, 3, 4, 5", "1;2;3;4;5;6", "1 2 3 4 5 6e3", "9" * 5000, "1 " * 3000,
     "[[1, 2, 3, 4, 5, 6]]", "0x1 2 3 4 5 6", "１ 2 3 4 5 99",
 ])
@@ -218,6 +218,40 @@ def test_train_page_refuses_an_impossible_config(models_root):
     assert any("cannot be larger than n_in" in e.value for e in at.error)
     assert at.button(key="train_button").disabled
     assert not any(m.value.startswith("**Run ") for m in at.markdown)
+
+
+def test_train_page_offers_tasks_layers_and_attention_with_their_facts(models_root):
+    from s2s.config import ModelConfig, ProblemConfig, count_parameters
+
+    at = open_app("train.py")
+    at.selectbox(key="task").select("reverse-all").run()
+    assert not at.error and at.number_input(key="n_out_all").value == 6  # the target is the whole source
+    assert any("the whole source, reversed" in c.value for c in at.sidebar.caption)
+    at.number_input(key="layers").set_value(2)
+    at.toggle(key="attention").set_value(True).run()
+    parameters = next(m for m in at.metric if m.label == "Parameters").value
+    assert parameters == f"{count_parameters(ProblemConfig(50, 6, 6, 'reverse-all'), ModelConfig(128, 2, True)):,}"
+    assert next(m for m in at.metric if m.label == "Estimated time").value.startswith("≈ ")
+    for key, value in {**TINY_SETTINGS, "units": 8}.items():
+        if key != "n_out":  # reverse-all: the target length is the source length
+            at.number_input(key=key).set_value(value)
+    at.run().button(key="train_button").click().run()
+    wait_until(at, lambda at: "completed" in run_status(at), what="the run to complete")
+    assert "reverse-all 9/4→4, 8 units × 2 + attention" in run_status(at), run_status(at)
+    at.button(key=f"use_{at.session_state['train'].shown}").click().run()
+    at.switch_page("explore.py").run()
+    assert not at.exception
+    at.text_input(key="explore_text").input("1 2 3 4 5 6 7").run()  # 7 values: the model was trained on 4
+    assert any("Outside training" in i.value for i in at.info)
+    at.button(key="explore_all").click().run()
+    assert any("expected [7, 6, 5, 4, 3, 2, 1]" in m.value for m in [*at.success, *at.error])
+    heatmaps = [t for chart in at.get("plotly_chart") for t in figure_of(chart) if t.get("type") == "heatmap"
+                and "weight" in t.get("hovertemplate", "")]
+    assert len(heatmaps) == 1
+    weights = np.asarray(heatmaps[0]["z"], float).reshape(7, 7)  # 7 steps (reverse-all) x 7 source positions
+    np.testing.assert_allclose(weights.sum(axis=1), 1, atol=1e-5)  # each step's weights sum to 1
+    assert any("Attention weights: each row sums to 1" in c.value and "an anti-diagonal over the whole source"
+               in c.value for c in at.caption)
 
 
 def test_evaluate_page_shows_accuracy(models_root):

@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from s2s import charts
-from s2s.data import parse_sequence, random_sources, target_of
+from s2s.config import MAX_LENGTH
+from s2s.data import aligned_positions, parse_sequence, random_sources, target_of
+from s2s.decode import attention_alignment, shortest_source
 from s2s.service import ServiceError
 from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 from s2s.ui import state
@@ -39,6 +41,7 @@ STRATEGY_VIEWS = {
     "context": ":material/scatter_plot: Context space",
 }
 LIVE_REFRESH_SECONDS = 1.5  # how often a page watching a run still training looks for newer weights
+LINK_KEYS = ("model", "source", "feed", "shown", "force", "snapshot")  # the URL parameters a shared view has
 TEMPERATURES = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0]
 DRAWS = [10, 20, 50, 100, 200, 500, 1000]
 
@@ -112,16 +115,21 @@ def read_link() -> None:
     if ui.link_read:
         return
     ui.link_read = True
-    params = {k: v[:200] for k, v in st.query_params.to_dict().items()}
+    # Cut at the parser's limit: a link this page writes stays whole (a source of 100 values up to 1000 is 499).
+    params = {k: v[:2000] for k, v in st.query_params.to_dict().items()}
     if not params:
         return
     notes, options = ui.link_notes, state.model_options()
+    unknown = [k for k in params if k not in LINK_KEYS]
+    if unknown:
+        notes.append("it has parameters this page does not have, which were ignored ("
+                     + ", ".join(f"“{k[:20]}”" for k in unknown[:5]) + (", …" if len(unknown) > 5 else "") + ")")
     name = params.get("model")
     if name is not None:
         if state.saved_key(name) in options:
             state.set_active(state.saved_key(name))
         else:
-            notes.append(f"there is no model named “{name}” here, so the active one is shown")
+            notes.append(f"there is no model named “{name[:64]}” here, so the active one is shown")
     key = state.active_key(options)
     if key is None:
         return
@@ -131,19 +139,19 @@ def read_link() -> None:
     ui.current = None  # view_for loads the widgets from this view
     if "source" in params:
         try:
-            view.text = " ".join(map(str, parse_sequence(params["source"], problem)))
+            view.text = " ".join(map(str, parse_sequence(params["source"], problem, any_length=True)))
         except ValueError as error:
             notes.append(f"its source is not usable ({error})")
     if "feed" in params:
         if params["feed"] in FEEDS:
             st.session_state["explore_feed"] = params["feed"]
         else:
-            notes.append(f"“{params['feed']}” is not a decoder feedback (use {' or '.join(FEEDS)})")
+            notes.append(f"“{params['feed'][:20]}” is not a decoder feedback (use {' or '.join(FEEDS)})")
     if "shown" in params:
-        if params["shown"].isdigit() and 0 <= int(params["shown"]) <= problem.n_out:
+        if params["shown"].isdecimal() and 0 <= int(params["shown"]) <= problem.n_out:
             view.shown = int(params["shown"])
         else:
-            notes.append(f"“{params['shown']}” is not a number of steps from 0 to {problem.n_out}")
+            notes.append(f"“{params['shown'][:12]}” is not a number of steps from 0 to {problem.n_out}")
     if "force" in params:
         try:
             view.forced = parse_forced(params["force"], problem)
@@ -161,7 +169,7 @@ def parse_forced(text: str, problem) -> dict[int, int]:
     forced = {}
     for part in filter(None, text.split(",")):
         step, _, token = part.partition(":")
-        if not (step.strip().isdigit() and token.strip().isdigit()):
+        if not (step.strip().isdecimal() and token.strip().isdecimal()):  # isdigit() passes '²': int() does not
             raise ValueError(f"“{part[:20]}” is not step:token")
         step, token = int(step), int(token)
         if not (1 <= step <= problem.n_out and 1 <= token <= problem.cardinality):
@@ -177,7 +185,7 @@ def link_snapshot(text: str, choice: state.ModelChoice, notes: list[str]) -> int
         samples = None
     if not samples:
         notes.append("this model has no training timeline, so its final weights are shown")
-    elif not (text.isdigit() and int(text) < len(samples)):
+    elif not (text.isdecimal() and int(text) < len(samples)):
         notes.append(f"it asks for snapshot {text[:12]}, which does not exist (this model has {len(samples)}, "
                      f"0 to {len(samples) - 1}), so the final weights are shown")
     elif int(text) < len(samples) - 1:
@@ -219,27 +227,34 @@ def input_ui(view: View, problem) -> list[int] | None:
     text_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
     view.text = text_col.text_input(
         f"Source: {problem.n_in} values from 1 to {problem.cardinality}", key="explore_text",
-        help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5].")
+        help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5]. "
+             f"Other lengths (from {shortest_source(problem)} to {MAX_LENGTH}) decode too: they probe how far "
+             "what the model learned generalizes.")
     button_col.button("Random example", key="explore_random", icon=":material/casino:",
                       on_click=lambda: st.session_state.update(explore_text=random_text(problem)))
     try:
-        view.source = parse_sequence(view.text, problem).tolist()
+        view.source = parse_sequence(view.text, problem, any_length=True).tolist()
     except ValueError as error:
         st.error(f"{error} The decoder below still shows the last valid source.", icon=":material/error:")
+    if view.source is not None and len(view.source) != problem.n_in:
+        st.info(f"Outside training: this model only ever saw sources of {problem.n_in} values; this one has "
+                f"{len(view.source)}. Whether it still gets it right shows how far it generalizes (Evaluate "
+                "measures it over many lengths).", icon=":material/open_in_full:")
     return view.source
 
 
-def what_if_ui(view: View, problem) -> dict[int, int]:
+def what_if_ui(view: View, problem, steps: int) -> dict[int, int]:
     with st.expander("What if the decoder had chosen another token?", expanded=bool(view.forced)):
         st.caption("Force a token at one step and watch the remaining steps decode from there. "
                    "Forcing every step with the true tokens is teacher forcing; forcing none is free running.")
         cols = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-        step = cols[0].selectbox("At step", list(range(1, problem.n_out + 1)), key="whatif_step")
+        step = cols[0].selectbox("At step", list(range(1, steps + 1)), key="whatif_step")
         token = cols[1].number_input("Force token", 1, problem.cardinality, key="whatif_token")
         if cols[2].button("Apply", key="whatif_apply"):
             view.forced[step - 1] = int(token)
         if cols[3].button("Clear", key="whatif_clear", disabled=not view.forced):
             view.forced.clear()
+        view.forced = {s: v for s, v in view.forced.items() if s < steps}  # a shorter source has fewer steps
         if view.forced:
             st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(view.forced.items())))
     return dict(view.forced)
@@ -349,7 +364,7 @@ def step_line(trace, expected, t: int) -> str:
             f"{' (forced)' if t in trace.forced else ''}: {verdict}")
 
 
-def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str]) -> None:
+def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str], problem) -> None:
     """Stepping controls, the output row and each shown step beside one figure (context and every step's
     softmax), and the verdict. A fragment: a step redraws only this."""
     view, n_out = page_state().views[key], len(expected)
@@ -384,8 +399,30 @@ def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str]) -> No
             st.markdown(step_line(trace, expected, t))
     figure.plotly_chart(charts.decode_figure(trace, expected, view.shown), key="decode_chart",
                         config={"displayModeBar": False})
+    if trace.attention is not None:
+        with figure:
+            attention_ui(trace, view.shown, problem)
     if link:
         write_link({**link, "shown": str(view.shown)})
+
+
+def attention_ui(trace, shown: int, problem) -> None:
+    """The attention heatmap of the steps shown, and what a model that learned its task should show."""
+    source = trace.source[0]
+    aligned = aligned_positions(problem, source)
+    st.plotly_chart(charts.attention_figure(trace.attention[0], source, trace.tokens[0], aligned, shown),
+                    key="attention_chart", config={"displayModeBar": False})
+    pattern = {"reverse-prefix": f"an anti-diagonal over the first {problem.n_out} source positions (step 1 reads "
+                                 f"position {problem.n_out}, the last step position 1)",
+               "reverse-all": "an anti-diagonal over the whole source (step 1 reads the last position)",
+               "copy-prefix": f"a diagonal over the first {problem.n_out} positions",
+               "sort-prefix": f"one ring per step among the first {problem.n_out} positions, smallest value first"}
+    hits, mean = attention_alignment(trace.attention[0], aligned)
+    verdict = ("it does" if hits == len(aligned) else "it does at some steps" if hits else "it does not")
+    st.caption(f"Attention weights: each row sums to 1 over the source. For {problem.task}, a model that reads "
+               f"the right value at each step shows {pattern[problem.task]}: the rings. This model puts its "
+               f"largest weight inside the ring at **{hits} of {len(aligned)}** steps (mean weight there "
+               f"{mean:.2f}): {verdict}.")
 
 
 def spell(tokens) -> str:
@@ -467,15 +504,21 @@ def sampling_ui(directory, source: list[int], expected: list[int], snapshot: int
                         config={"displayModeBar": False})
 
 
-def colouring_label(name: str, n_out: int) -> str:
+def colouring_label(name: str, problem) -> str:
+    """A colouring's name, with the output step or source position it equals under the task (sorting has none)."""
     kind, _, index = name.partition(":")
     j = int(index)
+    copies = {"reverse-prefix": lambda i: problem.n_out - 1 - i, "copy-prefix": lambda i: i,
+              "reverse-all": lambda i: problem.n_in - 1 - i}.get(problem.task)  # output i copies source copies(i)
     if kind == "out":
-        return f"expected output {j + 1} (= source value {n_out - j})"
-    return f"source value {j + 1}" + (f" (= expected output {n_out - j})" if j < n_out else " (not in the target)")
+        return f"expected output {j + 1}" + (f" (= source value {copies(j) + 1})" if copies else "")
+    outputs = [i for i in range(problem.n_out) if copies and copies(i) == j]
+    if outputs:
+        return f"source value {j + 1} (= expected output {outputs[0] + 1})"
+    return f"source value {j + 1}" + (" (not in the target)" if j >= problem.n_out else "")
 
 
-def context_ui(directory, source: list[int], n_out: int, units: int, snapshot: int | None) -> None:
+def context_ui(directory, source: list[int], problem, config, snapshot: int | None) -> None:
     cols = st.columns([2, 1], vertical_alignment="bottom")
     n = cols[1].select_slider("Random sources", [500, 1000, 2000, 5000], value=DEFAULT_CONTEXT_SOURCES, key="context_n")
     try:
@@ -484,9 +527,9 @@ def context_ui(directory, source: list[int], n_out: int, units: int, snapshot: i
         st.error(str(error), icon=":material/error:")
         return
     names = space.colourings()
-    colouring = cols[0].selectbox("Colour by", names, format_func=lambda k: colouring_label(k, n_out),
+    colouring = cols[0].selectbox("Colour by", names, format_func=lambda k: colouring_label(k, problem),
                                   key="context_colouring")
-    label = colouring_label(colouring, n_out)
+    label = colouring_label(colouring, problem)
     st.plotly_chart(charts.context_space_figure(space, colouring, label.split(" (")[0]), key="context_chart",
                     config={"displayModeBar": False})
     agree, chance = space.separation[colouring]
@@ -494,11 +537,12 @@ def context_ui(directory, source: list[int], n_out: int, units: int, snapshot: i
     best_agree, best_chance = space.separation[best]
     explained = space.pca.explained
     st.markdown(
-        f"Each point is one random source's context: the encoder's final h and c ({2 * units} numbers), projected "
+        f"Each point is one random source's context: the encoder's final h and c ({2 * config.layers * config.units} "
+        f"numbers{', with the encoder outputs attention reads' if config.attention else ''}), projected "
         f"on the two directions along which the {n:,} contexts vary most. They hold {explained[0]:.1%} and "
         f"{explained[1]:.1%} of the variance, so this plane is a thin slice of the context. Coloured by "
         f"{label}, a point's nearest neighbour in the plane has the same colour for **{agree:.1%}** of the points "
-        f"(chance: {chance:.1%}). Of all the colourings, **{colouring_label(best, n_out)}** separates best "
+        f"(chance: {chance:.1%}). Of all the colourings, **{colouring_label(best, problem)}** separates best "
         f"({best_agree:.1%} vs {best_chance:.1%} by chance)"
         + (": the value the decoder must write first is what the context's main directions carry most."
            if best == "out:0" else ".") + " The star is your source.")
@@ -545,7 +589,7 @@ def strategies_ui(choice: state.ModelChoice, source: list[int], expected: list[i
     elif strategy == "sample":
         sampling_ui(choice.directory, source, expected, snapshot)
     elif strategy == "context":
-        context_ui(choice.directory, source, choice.problem.n_out, choice.config.units, snapshot)
+        context_ui(choice.directory, source, choice.problem, choice.config, snapshot)
     else:
         st.caption("Pick a view: the **learning curve** replays how this source's answer formed during training; "
                    "**beam search** keeps the most probable partial outputs at every step and shows "
@@ -575,7 +619,8 @@ feed = feed_col.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, ke
 source = input_ui(view, problem)
 if source is None:
     st.stop()
-forced = what_if_ui(view, problem)
+steps = len(source) if problem.task == "reverse-all" else problem.n_out
+forced = what_if_ui(view, problem, steps)
 
 svc = state.require_worker()
 samples = None if choice.job else timeline_of(svc, choice)
@@ -603,13 +648,18 @@ expected = target_of(problem, trace.source)[0].tolist()
 signature = (tuple(source), feed, tuple(sorted(forced.items())))
 if view.signature != signature:
     view.signature = signature
-    if view.shown < problem.n_out:  # mid-way through stepping: start again; after Show all, show all again
+    if view.shown < steps:  # mid-way through stepping: start again; after Show all, show all again
         view.shown, view.playing = 0, False
+view.shown = min(view.shown, steps)
 if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "
                f"{free.tokens[0].tolist()}, the other gives {other.tokens[0].tolist()}.", icon=":material/compare_arrows:")
+layers = choice.config.layers
 st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decoder its final state (h, c), "
-           f"{choice.config.units} values each: the strip on top of the figure. Below it, each decoder step's softmax.")
+           f"{choice.config.units} values each" + (f" for each of its {layers} layers, side by side" if layers > 1
+                                                   else "") + ": the strip on top of the figure. Below it, each "
+           "decoder step's softmax" + ("; beside it, where each step's attention looked." if trace.attention
+                                      is not None else "."))
 if live_seen is not None:
     total = choice.job.progress.get("total_samples") or choice.job.spec.train.samples
     st.info(f"Live: run {choice.job.id}'s newest weights, after **{live_seen:,}** of its {total:,} training samples. "
@@ -627,7 +677,7 @@ write_link(link)
 with share_slot:
     share_ui(link)
 st.fragment(decoder_ui, run_every=st.session_state.get("explore_speed", 0.6) if view.playing else None)(
-    choice.key, trace, expected, link)
+    choice.key, trace, expected, link, problem)
 
 st.divider()
 st.subheader("More views of this source")

@@ -194,9 +194,9 @@ def take_explore_request(key: str) -> list[int] | None:
 
 
 # Streamlit forgets a widget's value when its page is not shown; these settings should survive a page switch.
-PERSISTENT_KEYS = ("cardinality", "n_in", "n_out", "units", "mode", "samples", "epochs", "target", "cap",
-                   "batch_size", "learning_rate", "schedule", "seed", "log_loss", "explore_feed", "explore_speed",
-                   "evaluate_n", "evaluate_seed", "explore_text")
+PERSISTENT_KEYS = ("task", "cardinality", "n_in", "n_out", "units", "layers", "attention", "mode", "samples",
+                   "epochs", "target", "cap", "batch_size", "learning_rate", "schedule", "seed", "log_loss",
+                   "explore_feed", "explore_speed", "evaluate_n", "evaluate_seed", "explore_text")
 
 
 def keep_settings() -> None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from s2s import charts
-from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LENGTH, MAX_SAMPLES, MAX_UNITS, MEMORY_BUDGET_BYTES,
-                        PRESETS, SCHEDULES, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory,
-                        count_parameters, training_set_bytes)
+from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LAYERS, MAX_LENGTH, MAX_SAMPLES, MAX_UNITS,
+                        MEMORY_BUDGET_BYTES, PRESETS, SCHEDULES, TASKS, ModelConfig, ProblemConfig, TrainConfig,
+                        check_fits_memory, count_parameters, training_set_bytes)
 from s2s.service import Job, JobSpec
 from s2s.snapshots import MAX_BYTES, planned_count, snapshot_bytes
 from s2s.ui import state
@@ -23,6 +23,9 @@ CLASSIC = PRESETS["classic"]
 # almost nothing, and on 2 cores that CPU comes out of the training run's (bench/browser.py, throughput_ratio).
 REFRESH_SECONDS = 1.0
 CHART_SECONDS = 2.0
+# The time estimate before any run of this session: the default run's speed here (python -m s2s train, batch 256:
+# 8,200-12,500 samples/s measured over a day), scaled by the work per sample (parameters x time steps).
+REFERENCE_SPEED, REFERENCE_BATCH = 10_000, 256
 FIRST_POINT_REFRESH_SECONDS = 0.2  # until a starting run's first batch is on the chart
 
 
@@ -64,16 +67,32 @@ def settings_ui() -> tuple[JobSpec | None, str | None]:
     """The three groups of settings, in the sidebar; returns a job spec, or the message for an impossible one."""
     bar = st.sidebar
     bar.markdown("**Problem**")
+    task = bar.selectbox("Task", list(TASKS), key="task", help="What the target is, for a source x_1..x_n:\n\n"
+                         + "\n".join(f"- **{name}**: {text}" for name, text in TASKS.items()))
+    bar.caption(f"Target: {TASKS[task]}; k is the target length, n the source length.")
     cardinality = bar.number_input("Value range 1..N", 2, MAX_CARDINALITY, PROBLEM.cardinality, key="cardinality",
                                    help="Source values are drawn from 1..N; token 0 is the start symbol.")
     left, right = bar.columns(2)
     n_in = left.number_input("Source length", 1, MAX_LENGTH, PROBLEM.n_in, key="n_in", help="Random values per source.")
-    n_out = right.number_input("Target length", 1, MAX_LENGTH, PROBLEM.n_out, key="n_out",
-                               help="The target is the first values of the source, reversed.")
+    if task == "reverse-all":  # the target is the whole source: its length is the source's
+        right.number_input("Target length", 1, MAX_LENGTH, int(n_in), disabled=True, key="n_out_all",
+                           help="reverse-all outputs the whole source: as long as it.")
+        n_out = n_in
+    else:
+        n_out = right.number_input("Target length", 1, MAX_LENGTH, PROBLEM.n_out, key="n_out",
+                                   help="k: how many source values the target is made of.")
     bar.markdown("**Model**")
-    units = bar.number_input("LSTM units", 1, MAX_UNITS, MODEL.units, key="units",
-                             help="One LSTM encoder and one LSTM decoder of this size (the context vector), then "
-                                  "a softmax over N + 1 classes: the classic recipe.")
+    left, right = bar.columns(2)
+    units = left.number_input("LSTM units", 1, MAX_UNITS, MODEL.units, key="units",
+                              help="The size of each LSTM (and of the context vector); then a softmax over N + 1 "
+                                   "classes.")
+    layers = right.number_input("Layers per side", 1, MAX_LAYERS, MODEL.layers, key="layers",
+                                help="Stacked LSTMs in the encoder and in the decoder; decoder layer i starts from "
+                                     "encoder layer i's final state. 1 is the classic recipe.")
+    attention = bar.toggle("Attention", key="attention",
+                           help="Dot-product (Luong) attention: at each output step the decoder scores every "
+                                "encoder output against its own, and reads their softmax-weighted average. "
+                                "Explore shows the weights as a heatmap.")
     bar.markdown("**Training**")
     mode = bar.radio("Train for", ["Fixed epochs", "Until target accuracy"], horizontal=True, key="mode")
     left, right = bar.columns(2)
@@ -100,12 +119,12 @@ def settings_ui() -> tuple[JobSpec | None, str | None]:
     right.button("Fast settings", on_click=use_fast_defaults, key="preset_fast",
                  help="The defaults measured fastest by `python -m s2s bench`.")
     try:
-        problem = ProblemConfig(int(cardinality), int(n_in), int(n_out))
+        problem = ProblemConfig(int(cardinality), int(n_in), int(n_out), task)
         config = TrainConfig(samples=int(samples), epochs=int(epochs), batch_size=int(batch_size),
                              learning_rate=float(learning_rate), seed=int(seed), target_accuracy=target,
                              schedule=schedule)
         check_fits_memory(problem, config)
-        return JobSpec(problem, ModelConfig(int(units)), config), None
+        return JobSpec(problem, ModelConfig(int(units), int(layers), bool(attention)), config), None
     except ValueError as error:
         return None, str(error)
 
@@ -118,18 +137,36 @@ def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
     cols[1].metric("Parameters", f"{parameters:,}")
     cols[2].metric("Training-set memory", f"{training_set_bytes(problem, config.samples) / 2**20:,.1f} MiB",
                    help=f"int32 tokens; one-hot happens inside the model. Budget: {MEMORY_BUDGET_BYTES / 2**20:,.0f} MiB.")
-    rate = next((job.progress["samples_seen"] / job.elapsed for job in reversed(jobs)
-                 if (job.spec.problem, job.spec.model, job.spec.train.batch_size) == (problem, model, config.batch_size)
-                 and job.elapsed and job.progress.get("samples_seen")), None)
-    cols[3].metric("Estimated time", f"{config.samples * config.epochs / rate:,.0f} s" if rate else "–",
-                   help="From the samples/s of this session's last run with the same model and batch size; "
-                        "while training, the progress bar shows the live estimate.")
+    rate, basis = speed_estimate(spec, jobs)
+    cols[3].metric("Estimated time", f"≈ {config.samples * config.epochs / rate:,.0f} s" if rate else "–",
+                   help=f"{basis} While training, the progress bar shows the live estimate.")
     count = planned_count(parameters, config.snapshots) + 1
     cols[4].metric("Snapshots", f"{snapshot_bytes(parameters, config.snapshots) / 2**20:,.1f} MiB",
                    help=f"Up to {count} copies of the weights, log-spaced from the first batch to the end (the "
                         "last: the final weights), for replaying the training on Explore and Evaluate. float32 "
                         f"while training (capped at {MAX_BYTES / 2**20:.0f} MiB a run: a bigger model keeps "
                         "fewer), float16 on disk: half that.")
+
+
+def work_per_sample(spec: JobSpec) -> int:
+    return count_parameters(spec.problem, spec.model) * (spec.problem.n_in + spec.problem.n_out)
+
+
+def speed_estimate(spec: JobSpec, jobs: list[Job]) -> tuple[float | None, str]:
+    """Samples/s to expect, and how it was estimated: from this session's last run with the same batch size
+    (scaled by the work per sample), else from this machine's default speed, for batch 256 only."""
+    work = work_per_sample(spec)
+    for job in reversed(jobs):
+        if job.spec.train.batch_size == spec.train.batch_size and job.elapsed and job.progress.get("samples_seen"):
+            rate = job.progress["samples_seen"] / job.elapsed * work_per_sample(job.spec) / work
+            return rate, (f"From run {job.id}'s speed ({job.progress['samples_seen'] / job.elapsed:,.0f} samples/s), "
+                          "scaled by the work per sample (parameters × time steps).")
+    if spec.train.batch_size == REFERENCE_BATCH:
+        reference = work_per_sample(JobSpec(PROBLEM, MODEL, DEFAULTS))
+        return REFERENCE_SPEED * reference / work, (
+            f"From the default run's speed on this machine (~{REFERENCE_SPEED:,} samples/s), scaled by the work per "
+            "sample (parameters × time steps): a rough guide until a run of this session calibrates it.")
+    return None, "Train once with this batch size to calibrate the estimate."
 
 
 def start_run(spec: JobSpec) -> None:
