@@ -173,6 +173,29 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     return go.Figure(data=data, layout=layout)
 
 
+def generalization_figure(lengths, curves: dict[str, list[float]], trained_on: dict[str, int],
+                          height: int = 360) -> go.Figure:
+    """Exact accuracy per source length, one line per model (`curves`: label -> accuracy at each length), each
+    model's training length marked on its line by a large ring."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    data = []
+    for i, (label, accuracy) in enumerate(curves.items()):
+        color = palette[i % len(palette)]
+        data.append(dict(type="scatter", mode="lines+markers", x=list(lengths), y=list(accuracy), name=label,
+                         line=dict(color=color, width=2), marker=dict(size=6, color=color),
+                         hovertemplate=f"{label}<br>%{{x}} values: %{{y:.1%}} exact<extra></extra>"))
+        if trained_on.get(label) in list(lengths):
+            at = list(lengths).index(trained_on[label])
+            data.append(dict(type="scatter", mode="markers", x=[trained_on[label]], y=[accuracy[at]],
+                             showlegend=False, hoverinfo="skip",
+                             marker=dict(symbol="circle-open", size=16, color=color, line=dict(width=2))))
+    layout = dict(height=height, margin=dict(l=10, r=10, t=10, b=40), template="none",
+                  legend=dict(orientation="h", y=-0.25),
+                  xaxis=dict(title=dict(text="source length (ringed: the length it was trained on)"), dtick=1),
+                  yaxis=dict(title=dict(text="exact accuracy"), range=[-0.02, 1.05], tickformat=".0%"))
+    return go.Figure(data=data, layout=layout)
+
+
 def attention_figure(weights, source, tokens, aligned, shown: int, height: int | None = None) -> go.Figure:
     """A decode's attention as a heatmap: one row per output step (the first `shown` filled in), one column per
     source position, the weight the step gave it; a ring marks the position the task says each step should read

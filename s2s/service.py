@@ -472,11 +472,12 @@ class Service:
                                    feed=feed)
 
     def evaluate(self, directory: Path, n: int, seed: int, on_progress: Callable[[int, int], None] | None = None,
-                 beam_width: int | None = None):
+                 beam_width: int | None = None, n_in: int | None = None):
         """s2s.evaluate.Evaluation of n seeded random sequences (greedy, or the best of a beam search of
-        `beam_width`); progress (done, total) after each chunk."""
+        `beam_width`; of `n_in` values instead of the training length, if given); progress (done, total) after
+        each chunk."""
         return self.inference.call("evaluate", on_progress, ref=model_ref(directory), n=n, seed=seed,
-                                   beam_width=beam_width)
+                                   beam_width=beam_width, n_in=n_in)
 
     def beam(self, directory: Path, source, width: int, snapshot: int | None = None):
         """s2s.strategies.Beam of one source, with its tree (with the weights of a snapshot, if given)."""

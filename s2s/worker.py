@@ -231,7 +231,7 @@ class InferenceWorker:
                                             args.get("snapshot"))
             elif op == "evaluate":
                 result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
-                                  on_progress=progress, beam_width=args.get("beam_width"))
+                                  on_progress=progress, beam_width=args.get("beam_width"), n_in=args.get("n_in"))
             else:
                 raise ValueError(f"Unknown request {op!r}.")
         except Exception as error:  # one failed request must not end the worker that serves everyone

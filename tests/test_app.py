@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from s2s import store
 from s2s.data import parse_sequence
 from s2s.decode import decode
+from s2s.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "s2s" / "ui" / "studio.py")  # the pages' script, which app.py serves
@@ -265,6 +266,23 @@ def test_evaluate_page_shows_accuracy(models_root):
     # empty error-rate chart.
     assert len(at.get("plotly_chart")) == 2
     assert any("was ever predicted wrong" in s.value for s in at.success)
+
+
+def test_evaluate_measures_length_generalization_beside_comparable_models(models_root, classic):
+    at = open_app("evaluate.py")
+    labels = at.multiselect(key="generalization_models").options
+    assert len(labels) == 1 and "classic-tutorial" in labels[0]  # same task and values; wide is another problem
+    at.slider(key="generalization_lengths").set_range(4, 9)
+    at.select_slider(key="generalization_n").set_value(200)
+    at.button(key="generalization_button").click().run()
+    assert not at.exception and not at.error
+    lines = [t for t in figure_of(at.get("plotly_chart")[-1]) if t.get("mode") == "lines+markers"]
+    assert [t["name"].split(" (")[0] for t in lines] == ["classic", "classic-tutorial"]
+    accuracy = dict(zip(lines[0]["x"], lines[0]["y"]))
+    assert list(accuracy) == [4, 5, 6, 7, 8, 9]
+    assert accuracy[6] == evaluate(classic, 200, 7).exact == 1.0  # at its training length, as the library says
+    assert accuracy[9] == evaluate(classic, 200, 7, n_in=9).exact
+    assert any(m.value.startswith("| source length | 4 | 5 | 6 | 7 | 8 | 9 |") for m in at.markdown)
 
 
 def test_choosing_a_model_makes_it_active_everywhere(models_root):

@@ -36,6 +36,19 @@ class EvaluateState:
 
     result: Result | None = None
     over_training: dict[str, AccuracyOverTraining] = field(default_factory=dict)
+    generalization: Generalization | None = None
+
+
+@dataclass
+class Generalization:
+    """Exact accuracy per source length of some models on one task: (lengths, label -> accuracies, label -> the
+    length it was trained on), with the models' keys and the settings it was measured with."""
+
+    keys: tuple[str, ...]
+    lengths: list[int]
+    curves: dict[str, list[float]]
+    trained_on: dict[str, int]
+    n: int
 
 
 def page_state() -> EvaluateState:
@@ -154,6 +167,73 @@ def over_training_ui(choice: state.ModelChoice) -> None:
                     for t, v in enumerate(firsts)) + ".")
 
 
+def comparable(choice: state.ModelChoice, options: dict[str, state.ModelChoice]) -> list[str]:
+    """The models a length probe can set beside this one: same task, same values, same target length (a
+    plain and an attention model of one problem)."""
+    def problem_key(p):
+        return p.task, p.cardinality, p.n_in if p.task == "reverse-all" else p.n_out
+    return [key for key, other in options.items() if problem_key(other.problem) == problem_key(choice.problem)]
+
+
+def short_label(choice: state.ModelChoice) -> str:
+    config = choice.config
+    shape = f"{config.units} units" + (f" × {config.layers}" if config.layers > 1 else "")
+    return f"{choice.label.split(' — ')[0].split(' (')[0]} ({shape}{', attention' if config.attention else ''})"
+
+
+def generalization_ui(choice: state.ModelChoice) -> None:
+    """Exact accuracy per source length for this model and the comparable ones: where what it learned breaks."""
+    from s2s.decode import shortest_source
+
+    st.subheader("Length generalization")
+    problem = choice.problem
+    options = state.model_options()
+    candidates = comparable(choice, options)
+    others = [k for k in candidates if k != choice.key]
+    cols = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+    chosen = cols[0].multiselect("Beside it", others, default=others[:3], format_func=lambda k: short_label(options[k]),
+                                 key="generalization_models",
+                                 help="Models of the same task and values (e.g. a plain and an attention model).")
+    shortest = shortest_source(problem)
+    low, high = cols[1].slider("Source lengths", shortest, 30, (max(shortest, problem.n_in - 2),
+                                                                max(problem.n_in + 10, 16)), key="generalization_lengths")
+    n = cols[2].select_slider("Per length", [200, 500, 1000, 2000], value=500, key="generalization_n")
+    page = page_state()
+    keys = (choice.key, *chosen)
+    if cols[3].button("Measure", key="generalization_button", icon=":material/straighten:"):
+        svc = state.require_worker()
+        lengths = list(range(low, high + 1))
+        bar = st.progress(0.0, text="Decoding…")
+        curves, trained_on = {}, {}
+        try:
+            for i, key in enumerate(keys):
+                label = short_label(options[key])
+                curves[label], trained_on[label] = [], options[key].problem.n_in
+                for j, length in enumerate(lengths):
+                    bar.progress((i * len(lengths) + j) / (len(keys) * len(lengths)),
+                                 text=f"{label}: sources of {length} values")
+                    curves[label].append(svc.evaluate(options[key].directory, int(n), 7, n_in=length).exact)
+        except (ValueError, ServiceError) as error:
+            st.error(str(error))
+            return
+        finally:
+            bar.empty()
+        page.generalization = Generalization(keys, lengths, curves, trained_on, int(n))
+    result = page.generalization
+    if result is None or result.keys[0] != choice.key:
+        st.caption(f"A model trained on sources of {problem.n_in} values decodes other lengths too: measure exact "
+                   "accuracy at each length, for this model and the ones beside it, and see where each one breaks.")
+        return
+    st.plotly_chart(charts.generalization_figure(result.lengths, result.curves, result.trained_on),
+                    key="generalization_chart")
+    rows = ["| source length | " + " | ".join(str(v) for v in result.lengths) + " |",
+            "|---" * (len(result.lengths) + 1) + "|"]
+    rows += [f"| {label} | " + " | ".join(f"{100 * v:.0f} %" for v in accuracy) + " |"
+             for label, accuracy in result.curves.items()]
+    st.markdown("\n".join(rows))
+    st.caption(f"Exact accuracy on {result.n:,} random sources per length (seed 7).")
+
+
 st.title("Evaluate")
 st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
 choice = state.model_picker("evaluate_model")
@@ -164,3 +244,4 @@ if stored and stored.key == choice.key:
 else:
     st.info("Choose how many sequences and press **Evaluate**.")
 over_training_ui(choice)
+generalization_ui(choice)
