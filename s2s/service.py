@@ -508,7 +508,7 @@ class Service:
             staging.mkdir(parents=True)
             card = share.unpack(data, staging, where)
             name = card.get("name") if isinstance(card.get("name"), str) else None
-            name = name if name and store.NAME_PATTERN.match(name) else f"upload-{upload_id}"
+            name = name if name and store.NAME_PATTERN.fullmatch(name) else f"upload-{upload_id}"
             directory = staging.rename(folder / name)
             self.warm(directory)
             self.timeline(directory)  # a timeline of another model, or damaged, refuses the upload too

@@ -65,7 +65,7 @@ class Entry:
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValueError(
             f"Invalid model name {name!r}: use 1 to 64 letters, digits, '-' or '_' (no spaces, dots or slashes)."
         )

@@ -45,12 +45,13 @@ def worker_roles(pid: int) -> list[str]:
 
 
 SERVER = {}  # what the app_url fixture saw of its server
+REVERSE_ALL = ("reverse-all-plain", "reverse-all-stacked", "reverse-all-attention")  # shipped side by side
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     models = tmp_path_factory.mktemp("browser") / "models"
-    for name in ("classic", "wide"):
+    for name in ("classic", "wide", *REVERSE_ALL):
         shutil.copytree(ROOT / "pretrained" / name, models / name)
     port = free_port()
     env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
@@ -361,4 +362,27 @@ def test_models_download_a_zip_and_upload_it_back_a_hostile_one_is_refused(app_u
     assert tab.locator('[data-testid="stException"]').count() == 0
     tab.goto(app_url)  # the uploaded model is the active one: Explore decodes with it
     tab.get_by_text("expected").first.wait_for()
+    tab.context.close()
+
+
+def test_an_attention_models_heatmap_and_the_generalization_chart(app_url, browser):
+    tab = new_tab(browser)
+    tab.goto(app_url + "?model=reverse-all-attention&source=3+14+15+9+2+6+5+3&shown=8")
+    tab.get_by_text("expected [3, 5, 6, 2, 9, 15, 14, 3]").wait_for()
+    tab.get_by_text("Attention weights: each row sums to 1").wait_for()
+    tab.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2")
+    caption = tab.get_by_text("Attention weights: each row sums to 1").inner_text()
+    assert "largest weight inside the ring at 8 of 8 steps" in caption, caption
+    tab.get_by_text("Attention weights: each row sums to 1").scroll_into_view_if_needed()
+    time.sleep(0.5)
+    tab.screenshot(path=ARTIFACTS / "explore-attention.png")
+    tab.get_by_role("link", name="Evaluate").click()  # in this session: the attention model stays the active one
+    tab.get_by_text("reverse-all-plain (64 units)").wait_for()  # the comparable models are set beside it
+    tab.get_by_role("button", name="Measure").click()
+    tab.get_by_text("random sources per length").wait_for()
+    tab.get_by_test_id("stPlotlyChart").last.scroll_into_view_if_needed()
+    time.sleep(0.5)
+    assert tab.locator(".js-plotly-plot").last.locator(".scatterlayer .trace").count() >= 3
+    tab.screenshot(path=ARTIFACTS / "evaluate-generalization.png")
+    assert tab.get_by_test_id("stException").count() == 0
     tab.context.close()

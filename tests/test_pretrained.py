@@ -10,7 +10,8 @@ from s2s import store
 from s2s.evaluate import evaluate
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
-SHIPPED = ["classic", "classic-tutorial", "wide"]
+REVERSE_ALL = ["reverse-all-plain", "reverse-all-stacked", "reverse-all-attention"]  # one problem, three models
+SHIPPED = ["classic", "classic-tutorial", "wide", *REVERSE_ALL]
 CARD_KEYS = {"format", "name", "created", "problem", "model", "training", "parameters", "evaluation", "holdout",
              "training_seconds", "history", "versions", "reproduce"}
 
@@ -50,20 +51,33 @@ def test_classic_models_meet_their_promises():
     assert wide["evaluation"]["exact_accuracy"] >= 0.99
 
 
+def test_the_reverse_all_models_show_what_stacking_and_attention_change():
+    """One problem (12 values of 1..50 reversed), one training recipe, three models: their cards' accuracy on
+    10,000 sequences, and beyond the training length, where attention holds on longest."""
+    exact = {name: store.read_card(PRETRAINED / name)["evaluation"]["exact_accuracy"] for name in REVERSE_ALL}
+    assert exact["reverse-all-plain"] < exact["reverse-all-attention"] < exact["reverse-all-stacked"]
+    cards = [store.read_card(PRETRAINED / name) for name in REVERSE_ALL]
+    assert all(c["problem"] == cards[0]["problem"] and c["training"] == cards[0]["training"] for c in cards)
+    beyond = {name: evaluate(store.load(PRETRAINED / name).model, 1000, 7, n_in=14).exact for name in REVERSE_ALL}
+    assert beyond["reverse-all-attention"] > beyond["reverse-all-plain"] + 0.1, beyond  # measured 57.5 vs 38.3 %
+
+
 def test_pretrained_folder_stays_small():
     size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
-    assert size <= 25 * 10**6  # issue 10: classic's training timeline (float16) fits beside the three models
+    # issue 10: classic's training timeline (float16) beside the three models (23.5 MB); issue 12: the three
+    # 64-unit reverse-all models with 4 snapshots each (5.4 MB)
+    assert size <= 30 * 10**6
 
 
 def test_every_shipped_model_carries_a_timeline_that_fits_it():
     from s2s import store
 
-    for name in ("classic", "classic-tutorial", "wide"):
+    for name in SHIPPED:
         folder = PRETRAINED / name
         timeline = store.load_timeline(folder)
         model = store.load(folder, warm_up=False).model
         timeline.check_fits([w.shape for w in model.training.weights], name)
-        assert len(timeline) >= 8 and timeline.samples[-1] == store.read_card(folder)["history"]["samples"][-1]
+        assert len(timeline) >= (8 if name not in REVERSE_ALL else 4) and timeline.samples[-1] == store.read_card(folder)["history"]["samples"][-1]
         # The final snapshot is the model's own weights, to float16 precision.
         for saved, final in zip(timeline.at(-1), model.training.get_weights()):
             assert np.allclose(saved, final, atol=1e-3)

@@ -22,7 +22,7 @@ def test_save_then_load_gives_identical_outputs(tiny_model, tiny_saved):
     assert len(card["history"]["loss"]) <= 300
 
 
-@pytest.mark.parametrize("name", ["../evil", "a/b", "", "with space", "dot.name", "x" * 65])
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", "with space", "dot.name", "x" * 65, "evil\n"])
 def test_invalid_names_are_refused(name):
     with pytest.raises(ValueError, match="Invalid model name"):
         store.validate_name(name)

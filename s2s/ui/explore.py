@@ -160,8 +160,8 @@ def read_link() -> None:
     if "snapshot" in params:
         view.snapshot = link_snapshot(params["snapshot"], choice, notes)
     # What this view decodes, so that the page keeps the link's shown steps instead of starting the stepping anew.
-    view.signature = (tuple(parse_sequence(view.text, problem).tolist()), st.session_state.get("explore_feed", "argmax"),
-                      tuple(sorted(view.forced.items())))
+    view.signature = (tuple(parse_sequence(view.text, problem, any_length=True).tolist()),
+                      st.session_state.get("explore_feed", "argmax"), tuple(sorted(view.forced.items())))
 
 
 def parse_forced(text: str, problem) -> dict[int, int]:
