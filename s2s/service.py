@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
@@ -45,6 +46,9 @@ _UPLOAD_IDS = itertools.count(1)
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
+# A session that has been away this long is closed for the sweep: a tab that lost its connection for a moment
+# (a network blip, a laptop asleep) comes back to its uploads, and its unsaved runs are not copied meanwhile.
+CLOSED_GRACE_SECONDS = 120.0
 
 
 class ServiceError(RuntimeError):
@@ -387,6 +391,8 @@ class Service:
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
         self._uploads: dict[int, Upload] = {}
+        self._away_since: dict[str, float] = {}  # owner -> when the sweep first saw its session gone
+        self.closed_grace_seconds = CLOSED_GRACE_SECONDS
         self._closed = False
         self._closed_event = threading.Event()
         self.inference = InferenceClient()
@@ -523,9 +529,18 @@ class Service:
             self._uploads[upload_id] = upload
         return upload
 
+    def _closed(self, owner: str) -> bool:
+        """Whether `owner`'s session has been gone for the grace period (the sweep's test; the queue drops a
+        gone session's queued runs at once, as nothing of them is lost)."""
+        if self.owner_alive(owner):
+            self._away_since.pop(owner, None)
+            return False
+        since = self._away_since.setdefault(owner, time.monotonic())
+        return time.monotonic() - since >= self.closed_grace_seconds
+
     def _drop_uploads_of_closed_sessions(self) -> None:
         with self._lock:
-            gone = [u for u in self._uploads.values() if not self.owner_alive(u.owner)]
+            gone = [u for u in self._uploads.values() if self._closed(u.owner)]
             for upload in gone:
                 del self._uploads[upload.id]
         for upload in gone:
@@ -608,29 +623,40 @@ class Service:
         return job.saved_as
 
     def recover_runs(self) -> list[Path]:
-        """Publish the model of every ended, unsaved run whose browser session has closed, as
-        `recovered-run-<id>` under models_root (its card says so): a closed tab never loses a finished run. The
-        service calls this every SWEEP_SECONDS and when a run ends."""
+        """Publish the model of every ended, unsaved run whose browser session has closed (for the grace period),
+        as `recovered-run-<id>[-<n>]` under models_root, never over an existing folder (its card says why): a
+        closed tab never loses a finished run. The service calls this every SWEEP_SECONDS and when a run ends."""
         with self._lock:
             orphans = [job for job in self._jobs.values() if job.status in ENDED_WITH_MODEL and job.saved_as is None
-                       and job.directory is not None and not self.owner_alive(job.owner)]
+                       and job.directory is not None and self._closed(job.owner)]
             for job in orphans:
-                job.saved_as = self.models_root / f"recovered-run-{job.id}"  # claimed: saved once, not twice
+                job.saved_as = self._free_name(f"recovered-run-{job.id}")  # claimed: saved once, not twice
         recovered = []
         for job in orphans:
             try:
                 store.publish(job.directory, job.saved_as, {"recovered": f"Saved automatically: the browser tab that "
                               f"trained this run ({job.label}, {job.status}) closed before saving it."})
                 recovered.append(job.saved_as)
-            except (OSError, ValueError) as error:
-                job.saved_as = None
-                print(f"s2s: could not recover run {job.id}: {error}", file=sys.stderr)
+            except (OSError, ValueError) as error:  # reported once; the run stays claimed, not retried forever
+                print(f"s2s: could not recover run {job.id} to {job.saved_as}: {error}", file=sys.stderr)
         return recovered
+
+    def _free_name(self, base: str) -> Path:
+        """A folder under models_root that does not exist yet: `base`, else `base-2`, `base-3`... (run ids restart
+        with every server, so yesterday's recovered-run-1 may be there)."""
+        candidate, n = self.models_root / base, 1
+        while candidate.exists():
+            n += 1
+            candidate = self.models_root / f"{base}-{n}"
+        return candidate
 
     def _sweep_closed_sessions(self) -> None:
         while not self._closed_event.wait(SWEEP_SECONDS):
-            self.recover_runs()
-            self._drop_uploads_of_closed_sessions()
+            try:
+                self.recover_runs()
+                self._drop_uploads_of_closed_sessions()
+            except Exception:  # a failed sweep must not end the sweeping for the server's lifetime
+                traceback.print_exc()
 
     def _schedule(self) -> None:
         """Start queued jobs while slots are free; drop those whose owner has gone; keep a spare process ready."""

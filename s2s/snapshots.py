@@ -78,8 +78,10 @@ class Timeline:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise TimelineError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_FILE_BYTES:,} a "
                                 "snapshots file may have.")
+        data_bytes = path.read_bytes()
+        _check_members(path, data_bytes)
         try:
-            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
+            with np.load(io.BytesIO(data_bytes), allow_pickle=False) as data:
                 if "format" not in data or str(data["format"]) != FORMAT:
                     raise TimelineError(f"{path}: not a Seq2Seq Studio snapshots file (expected format {FORMAT!r}).")
                 samples = data["samples"]
@@ -101,6 +103,31 @@ class Timeline:
             if not np.isfinite(w).all():
                 raise TimelineError(f"{path}: {name} holds NaN or infinite weights.")
         return cls(samples.astype(np.int64), weights)
+
+
+def _check_members(path: Path, data: bytes) -> None:
+    """Refuse an npz whose arrays would take more memory than a timeline may (MAX_BYTES float32, plus room), from
+    each array's header, before NumPy allocates what a header declares."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > 1000:
+                raise TimelineError(f"{path}: {len(members):,} arrays, far more than a timeline holds.")
+            total = 0
+            for info in members:
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0(f))
+                total += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 1)
+                if total > 2 * MAX_BYTES + 2**20:
+                    raise TimelineError(f"{path}: its arrays declare more than the {2 * MAX_BYTES:,} bytes a "
+                                        "timeline may hold; refused.")
+    except TimelineError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise TimelineError(f"{path}: not a readable snapshots file ({str(error)[:200] or type(error).__name__}).") \
+            from None
 
 
 LIVE_SECONDS = 1.0  # a training job rewrites its live weights this often

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -18,6 +19,7 @@ import shutil
 import uuid
 import warnings
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -271,7 +273,41 @@ def parse_card(data: bytes, where: str | Path) -> dict:
         TrainConfig(**card["training"])
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{where}: invalid settings ({error}).") from None
+    problem = _card_field_problem(card)
+    if problem:
+        raise ModelFileError(f"{where}: {problem}.")
     return card
+
+
+def _is_number(value, integer: bool = False) -> bool:
+    kinds = (int,) if integer else (int, float)
+    return isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _card_field_problem(card: dict) -> str | None:
+    """What is wrong with the fields a page or command shows from a card (None: nothing); a card from a file is
+    data from anyone, so every field read later is checked here once."""
+    evaluation = card.get("evaluation")
+    if evaluation is not None and not (
+            isinstance(evaluation, dict) and _is_number(evaluation.get("exact_accuracy"))
+            and 0 <= evaluation["exact_accuracy"] <= 1 and _is_number(evaluation.get("n"), True)
+            and _is_number(evaluation.get("seed"), True)
+            and all(_is_number(v) for v in evaluation.get("per_position_accuracy", []) or [])):
+        return "its evaluation is not a measurement (exact_accuracy in 0..1, n and seed whole numbers)"
+    if "parameters" in card and not _is_number(card["parameters"], True):
+        return "its parameter count is not a whole number"
+    if card.get("training_seconds") is not None and not _is_number(card["training_seconds"]):
+        return "its training time is not a number"
+    for key in ("name", "created", "notes", "reproduce", "recovered", "stopped"):
+        if card.get(key) is not None and not (isinstance(card[key], str) and len(card[key]) <= 4000):
+            return f"its {key!r} is not a short text"
+    history = card.get("history")
+    if history is not None:
+        if not isinstance(history, dict) or not all(
+                isinstance(v, list) and all(_is_number(x) for x in v) for v in history.values()
+                if not isinstance(v, (int, float))):
+            return "its training history is not lists of numbers"
+    return None
 
 
 # A .keras file is a zip of these three files; each may expand to at most this many bytes.
@@ -314,24 +350,34 @@ def inspect_model_file(path: Path) -> dict:
                                          f"over its limit of {KERAS_MEMBERS[info.filename]:,}; refused.")
             if "config.json" not in names or "model.weights.h5" not in names:
                 raise ModelFileError(f"{path}: not a Keras model file (no config.json or model.weights.h5 inside).")
-            config = json.loads(archive.read("config.json"))
+            with archive.open("config.json") as f:  # read at most its limit, whatever its header claims
+                raw = f.read(KERAS_MEMBERS["config.json"] + 1)
+            if len(raw) > KERAS_MEMBERS["config.json"]:
+                raise ModelFileError(f"{path}: config.json expands past its limit; refused.")
+            config = json.loads(raw)
     except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, json.JSONDecodeError, RuntimeError,
-            NotImplementedError) as error:
+            NotImplementedError, zlib.error) as error:
         raise ModelFileError(f"{path}: damaged Keras model file ({error}).") from None
     classes = set()  # the training settings (compile_config) are never read back, so only the network counts
-    _collect_classes({k: v for k, v in config.items() if k != "compile_config"} if isinstance(config, dict)
-                     else config, classes)
+    try:
+        _collect_classes({k: v for k, v in config.items() if k != "compile_config"} if isinstance(config, dict)
+                         else config, classes)
+    except RecursionError:
+        raise ModelFileError(f"{path}: its config is nested too deeply to be a model.") from None
     foreign = sorted(classes - KERAS_CLASSES)
     if foreign:
         what = "a Lambda layer, which carries code" if "Lambda" in foreign else f"class {foreign[0]!r}"
         raise ModelFileError(f"{path}: its config names {what}; only the layers this app builds are accepted.")
     try:
         layers = {layer["config"]["name"]: layer["config"] for layer in config["config"]["layers"]}
-        return {"n_in": layers["source"]["batch_shape"][1], "n_out": layers["decoder_input"]["batch_shape"][1],
-                "n_classes": layers["decoder_dense"]["units"], "units": layers["encoder_lstm"]["units"],
-                "layers": sum(1 for name in layers if name == "encoder_lstm" or name.startswith("encoder_lstm_")),
-                "attention": "attention_combine" in layers}
-    except (KeyError, TypeError, IndexError):
+        declared = {"n_in": layers["source"]["batch_shape"][1], "n_out": layers["decoder_input"]["batch_shape"][1],
+                    "n_classes": layers["decoder_dense"]["units"], "units": layers["encoder_lstm"]["units"],
+                    "layers": sum(1 for name in layers if name == "encoder_lstm" or name.startswith("encoder_lstm_")),
+                    "attention": "attention_combine" in layers}
+        if not all(_is_number(declared[k], True) for k in ("n_in", "n_out", "n_classes", "units")):
+            raise TypeError("shapes that are not whole numbers")
+        return declared
+    except (KeyError, TypeError, IndexError, AttributeError):
         raise ModelFileError(f"{path}: not a Seq2Seq Studio model (its config lacks the encoder-decoder's "
                              "layers).") from None
 
@@ -431,7 +477,7 @@ def list_models(root: str | Path = DEFAULT_ROOT) -> list[Entry]:
 
 def summary(card: dict) -> str:
     """One line describing a model from its card."""
-    p, m = card["problem"], card["model"]
+    p, m = card["problem"], card["model"]  # parse_card checked every field read here
     task = p.get("task", ProblemConfig().task)
     text = (f"{'' if task == ProblemConfig().task else task + ', '}cardinality {p['cardinality']}, "
             f"{p['n_in']} -> {p['n_out']}, {m['units']} units")

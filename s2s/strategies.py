@@ -272,10 +272,10 @@ class ContextSpace:
 
 
 def context_states(model: Seq2Seq, source) -> np.ndarray:
-    """Each source's context, h then c: (B, 2 * layers * units), plus with attention the encoder's outputs
-    (everything the decoder reads from the encoder; see s2s.model)."""
+    """Each source's context, the encoder's final state, h then c: (B, 2 * layers * units), whatever the source's
+    length (an attention model's encoder outputs, which grow with it, are left out; see s2s.model)."""
     h, c = model.encode(_sources(model, source))
-    return np.concatenate([h, c], axis=1)
+    return np.concatenate([h, c[:, : h.shape[1]]], axis=1)
 
 
 def context_space(model: Seq2Seq, n: int = DEFAULT_CONTEXT_SOURCES, seed: int = CONTEXT_SEED) -> ContextSpace:

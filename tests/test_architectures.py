@@ -67,6 +67,21 @@ def test_parameter_count_formula_and_state_handoff(config):
     np.testing.assert_allclose(trace.context_h, finals, atol=1e-6)
 
 
+@pytest.mark.parametrize("config", [ModelConfig(16, 2), ModelConfig(16, 1, True), ModelConfig(16, 3, True)])
+@pytest.mark.parametrize("problem", [SMALL, ProblemConfig(9, 5, 5, "reverse-all")])
+def test_the_step_by_step_decoder_is_the_training_graph(config, problem):
+    """The inference graphs (one step at a time, stacked states and attention handed on) compute exactly what
+    the training model computes on the same decoder inputs."""
+    model = Seq2Seq.build(problem, config)
+    batch = generate(problem, 16, seed=5)
+    trace = decode(model, batch.source, forced={t: int(v) for t, v in enumerate(batch.target[0])})
+    np.testing.assert_allclose(trace.probs[:1], model.teacher_forced(batch.source[:1], batch.decoder_input[:1]),
+                               atol=1e-5)
+    free = decode(model, batch.source)
+    own_input = np.concatenate([np.zeros((16, 1), np.int32), free.tokens[:, :-1]], axis=1)
+    np.testing.assert_allclose(free.probs, model.teacher_forced(batch.source, own_input), atol=1e-5)
+
+
 def test_attention_weights_sum_to_one_and_cover_the_source_of_any_length():
     model = Seq2Seq.build(SMALL, ModelConfig(16, 2, True))
     for length in (3, 6, 11):
@@ -75,6 +90,19 @@ def test_attention_weights_sum_to_one_and_cover_the_source_of_any_length():
         np.testing.assert_allclose(trace.attention.sum(axis=-1), 1.0, atol=1e-5)
         assert (trace.attention >= 0).all()
     assert decode(Seq2Seq.build(SMALL, ModelConfig(16)), [1, 2, 3, 4, 5, 6]).attention is None
+
+
+def test_strategies_work_for_attention_models_and_other_lengths():
+    from s2s.strategies import beam_search, context_states, sample
+
+    model = Seq2Seq.build(ProblemConfig(9, 6, 6, "reverse-all"), ModelConfig(16, 2, True))
+    for length in (4, 9):
+        source = np.arange(1, length + 1)
+        beam = beam_search(model, source, 3)
+        assert beam.tokens.shape == (1, 3, length)
+        assert beam_search(model, source, 1).best.tolist() == decode(model, source).tokens.tolist()
+        assert sample(model, source, 1.0, 5).tokens.shape == (5, length)
+        assert context_states(model, source).shape == (1, 2 * 2 * 16)  # the final state, whatever the length
 
 
 @pytest.mark.parametrize("config", [ModelConfig(16, 2), ModelConfig(16, 2, True)])

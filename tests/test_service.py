@@ -31,7 +31,7 @@ def wait_for(condition, timeout: float = 120, what: str = "condition"):
 @pytest.fixture(scope="module")
 def service(tiny_saved):
     svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE)
-    svc.wait_ready()
+    svc.closed_grace_seconds = 0  # tests close tabs for good at once
     yield svc
     svc.close()
 

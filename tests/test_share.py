@@ -112,6 +112,16 @@ def _hostile(archive: bytes, lambda_file: Path) -> dict[str, tuple[bytes, str]]:
         "lambda layer": (_zip({**good, "tiny/model.keras": lambda_file.read_bytes()}), "a Lambda layer"),
         "model of another kind": (_zip({**good, "tiny/model.keras": foreign.getvalue()}), "class 'Conv2D'"),
         "over the upload limit": (archive + bytes(share.MAX_ARCHIVE_BYTES), "over the 64 MiB limit"),
+        "a header that lies about its size": (_lying_size(_zip({**good, "tiny/card.json": good["tiny/card.json"]
+                                                              + b" " * 3_000_000}), "tiny/card.json", 100),
+                                              "not a readable zip archive"),
+        "a card whose fields are not what pages show": (
+            _zip({**good, "tiny/card.json": json.dumps({**card, "evaluation": {"n": 5}}).encode()}),
+            "its evaluation is not a measurement"),
+        "a card with a history of text": (
+            _zip({**good, "tiny/card.json": json.dumps({**card, "history": {"loss": ["x"]}}).encode()}),
+            "its training history is not lists of numbers"),
+        "snapshots that declare 4 GB": (_zip({**good, "tiny/snapshots.npz": _npz_bomb()}), "declare more than"),
         # these pass the archive checks and are caught when the weights are loaded against the card
         "card lies about units": (_zip({**good, "tiny/card.json": json.dumps(lying).encode()}),
                                   "card does not match the weights"),
@@ -120,6 +130,42 @@ def _hostile(archive: bytes, lambda_file: Path) -> dict[str, tuple[bytes, str]]:
         "snapshots of another model": (_zip({**good, "tiny/snapshots.npz": _other_snapshots()}),
                                        "snapshots are of another model"),
     }
+
+
+def _lying_size(data: bytes, name: str, claimed: int) -> bytes:
+    """`data` (a zip) with member `name`'s uncompressed size rewritten to `claimed` in both its headers."""
+    import struct
+
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(name)
+    struct.pack_into("<I", raw, info.header_offset + 22, claimed)  # local file header: uncompressed size
+    central = raw.rfind(b"PK\x01\x02")
+    while central >= 0:
+        length = struct.unpack_from("<H", raw, central + 28)[0]
+        if bytes(raw[central + 46:central + 46 + length]) == name.encode():
+            struct.pack_into("<I", raw, central + 24, claimed)  # central directory: uncompressed size
+            break
+        central = raw.rfind(b"PK\x01\x02", 0, central)
+    return bytes(raw)
+
+
+def _npz_bomb() -> bytes:
+    """A snapshots file whose one weight array declares 4 GB in its header and holds 8 bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**9,)})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("format.npy", _npy(np.array("seq2seq-studio-snapshots/1")))
+        archive.writestr("samples.npy", _npy(np.array([32])))
+        archive.writestr("w0.npy", header.getvalue() + bytes(8))
+    return buffer.getvalue()
+
+
+def _npy(array) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
 
 
 def _other_snapshots() -> bytes:

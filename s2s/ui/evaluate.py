@@ -195,8 +195,10 @@ def generalization_ui(choice: state.ModelChoice) -> None:
                                  key="generalization_models",
                                  help="Models of the same task and values (e.g. a plain and an attention model).")
     shortest = shortest_source(problem)
-    low, high = cols[1].slider("Source lengths", shortest, 30, (max(shortest, problem.n_in - 2),
-                                                                max(problem.n_in + 10, 16)), key="generalization_lengths")
+    longest = min(100, max(30, problem.n_in + 20))
+    low, high = cols[1].slider("Source lengths", shortest, longest, (max(shortest, problem.n_in - 2),
+                                                                     min(longest, max(problem.n_in + 10, 16))),
+                               key="generalization_lengths")
     n = cols[2].select_slider("Per length", [200, 500, 1000, 2000], value=500, key="generalization_n")
     page = page_state()
     keys = (choice.key, *chosen)
@@ -208,6 +210,8 @@ def generalization_ui(choice: state.ModelChoice) -> None:
         try:
             for i, key in enumerate(keys):
                 label = short_label(options[key])
+                if label in curves:  # two models of one name (a saved one and its upload): tell them apart
+                    label = f"{label} [{key}]"
                 curves[label], trained_on[label] = [], options[key].problem.n_in
                 for j, length in enumerate(lengths):
                     bar.progress((i * len(lengths) + j) / (len(keys) * len(lengths)),

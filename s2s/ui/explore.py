@@ -54,6 +54,7 @@ class View:
     source: list[int] | None = None
     forced: dict[int, int] = field(default_factory=dict)
     shown: int = 0            # decoder steps on screen
+    steps: int = 0            # decoder steps of the source last decoded (reverse-all: its length)
     playing: bool = False
     fresh: bool = False       # set by a full page run, so the fragment's first run there is not a Play tick
     signature: tuple = ()     # what was decoded: a new source, feed or override restarts the stepping
@@ -147,14 +148,15 @@ def read_link() -> None:
             st.session_state["explore_feed"] = params["feed"]
         else:
             notes.append(f"“{params['feed'][:20]}” is not a decoder feedback (use {' or '.join(FEEDS)})")
+    steps = len(view.text.split()) if problem.task == "reverse-all" else problem.n_out  # of the source shown
     if "shown" in params:
-        if params["shown"].isdecimal() and 0 <= int(params["shown"]) <= problem.n_out:
+        if params["shown"].isdecimal() and 0 <= int(params["shown"]) <= steps:
             view.shown = int(params["shown"])
         else:
-            notes.append(f"“{params['shown'][:12]}” is not a number of steps from 0 to {problem.n_out}")
+            notes.append(f"“{params['shown'][:12]}” is not a number of steps from 0 to {steps}")
     if "force" in params:
         try:
-            view.forced = parse_forced(params["force"], problem)
+            view.forced = parse_forced(params["force"], problem, steps)
         except ValueError as error:
             notes.append(f"its what-if is not usable ({error})")
     if "snapshot" in params:
@@ -162,9 +164,10 @@ def read_link() -> None:
     # What this view decodes, so that the page keeps the link's shown steps instead of starting the stepping anew.
     view.signature = (tuple(parse_sequence(view.text, problem, any_length=True).tolist()),
                       st.session_state.get("explore_feed", "argmax"), tuple(sorted(view.forced.items())))
+    view.steps = steps
 
 
-def parse_forced(text: str, problem) -> dict[int, int]:
+def parse_forced(text: str, problem, steps: int) -> dict[int, int]:
     """'1:20,3:5' (step:token, steps from 1) -> {0: 20, 2: 5}, or ValueError."""
     forced = {}
     for part in filter(None, text.split(",")):
@@ -172,8 +175,8 @@ def parse_forced(text: str, problem) -> dict[int, int]:
         if not (step.strip().isdecimal() and token.strip().isdecimal()):  # isdigit() passes '²': int() does not
             raise ValueError(f"“{part[:20]}” is not step:token")
         step, token = int(step), int(token)
-        if not (1 <= step <= problem.n_out and 1 <= token <= problem.cardinality):
-            raise ValueError(f"steps run from 1 to {problem.n_out}, tokens from 1 to {problem.cardinality}")
+        if not (1 <= step <= steps and 1 <= token <= problem.cardinality):
+            raise ValueError(f"steps run from 1 to {steps}, tokens from 1 to {problem.cardinality}")
         forced[step - 1] = token
     return forced
 
@@ -282,7 +285,9 @@ def training_ui(view: View, samples: list[int]) -> int | None:
         st.session_state["explore_snapshot"] = current
 
     def moved() -> None:
-        k = st.session_state["explore_snapshot"]
+        k = st.session_state.get("explore_snapshot")  # gone when a model switch dropped the slider's value
+        if k not in range(len(samples)):
+            return
         view.snapshot, view.replaying = (None if k == last else k), False
 
     def replay() -> None:
@@ -538,7 +543,8 @@ def context_ui(directory, source: list[int], problem, config, snapshot: int | No
     explained = space.pca.explained
     st.markdown(
         f"Each point is one random source's context: the encoder's final h and c ({2 * config.layers * config.units} "
-        f"numbers{', with the encoder outputs attention reads' if config.attention else ''}), projected "
+        f"numbers{'; attention also reads the encoder outputs, not shown here' if config.attention else ''}), "
+        "projected "
         f"on the two directions along which the {n:,} contexts vary most. They hold {explained[0]:.1%} and "
         f"{explained[1]:.1%} of the variance, so this plane is a thin slice of the context. Coloured by "
         f"{label}, a point's nearest neighbour in the plane has the same colour for **{agree:.1%}** of the points "
@@ -604,7 +610,7 @@ read_link()
 title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
 title_col.title("Explore")
 share_slot = share_col.empty()  # filled once the view is known
-st.caption("Type a source and watch the encoder–decoder produce its reversed prefix, one step at a time.")
+st.caption("Type a source and watch the encoder–decoder produce its target, one step at a time.")
 if page_state().link_notes:
     st.warning("The link that opened this page could not be followed in full: "
                + "; ".join(page_state().link_notes) + ".", icon=":material/link_off:")
@@ -648,8 +654,11 @@ expected = target_of(problem, trace.source)[0].tolist()
 signature = (tuple(source), feed, tuple(sorted(forced.items())))
 if view.signature != signature:
     view.signature = signature
-    if view.shown < steps:  # mid-way through stepping: start again; after Show all, show all again
+    if view.shown < view.steps:  # mid-way through stepping: start again; after Show all, show all again
         view.shown, view.playing = 0, False
+    else:
+        view.shown = steps
+view.steps = steps
 view.shown = min(view.shown, steps)
 if (other.tokens != free.tokens).any():
     st.warning(f"On this input the two loops disagree: {FEEDS[feed].split(':')[0].lower()} gives "

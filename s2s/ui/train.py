@@ -75,6 +75,7 @@ def settings_ui() -> tuple[JobSpec | None, str | None]:
     left, right = bar.columns(2)
     n_in = left.number_input("Source length", 1, MAX_LENGTH, PROBLEM.n_in, key="n_in", help="Random values per source.")
     if task == "reverse-all":  # the target is the whole source: its length is the source's
+        st.session_state["n_out_all"] = int(n_in)  # a keyed widget keeps its first value otherwise
         right.number_input("Target length", 1, MAX_LENGTH, int(n_in), disabled=True, key="n_out_all",
                            help="reverse-all outputs the whole source: as long as it.")
         n_out = n_in
