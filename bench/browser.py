@@ -310,13 +310,13 @@ def wait_js(page: Page, predicate: str, arg=None, fast: bool = True, timeout: fl
 # --- Explore -------------------------------------------------------------------------------------------------
 
 
-def expected_of(source: list[int]) -> list[int]:
-    return [source[2], source[1], source[0]]
+def expected_of(source: list[int], n_out: int = 3) -> list[int]:
+    return source[:n_out][::-1]
 
 
-def verdict_pattern(source: list[int]) -> str:
+def verdict_pattern(source: list[int], n_out: int = 3) -> str:
     """The verdict of `source` (whatever the prediction): 'Predicted [..], expected [x, y, z]: correct|wrong.'"""
-    return re.escape(f"expected {expected_of(source)}:") + r" (correct|wrong)\."
+    return re.escape(f"expected {expected_of(source, n_out)}:") + r" (correct|wrong)\."
 
 
 def random_sources(count: int, seed: int) -> list[list[int]]:
@@ -333,15 +333,17 @@ def wait_explore_ready(tab: Tab) -> None:
     wait_js(tab.page, "(p) => __bench.hasText(p)", verdict_pattern(TUTORIAL_SOURCE), fast=False)
 
 
-def enter_source(tab: Tab, source: list[int]) -> tuple[float, float | None]:
+def enter_source(tab: Tab, source: list[int], label: str = "Source: 6 values from 1 to 50",
+                 n_out: int = 3) -> tuple[float, float | None]:
     """Type a source, press Enter; seconds until its verdict and a redrawn figure are in the page, and the
-    seconds until the last websocket frame received before then (None if none came)."""
-    box = tab.page.get_by_label("Source: 6 values from 1 to 50", exact=True)
+    seconds until the last websocket frame received before then (None if none came). `label` and `n_out`: the
+    shown model's source box and target length (classic's by default)."""
+    box = tab.page.get_by_label(label, exact=True)
     box.fill(" ".join(map(str, source)))
     tab.page.evaluate("() => __bench.mark()")
     start = time.perf_counter()
     box.press("Enter")
-    wait_js(tab.page, "(p) => __bench.hasText(p) && __bench.points('', true) >= 0", verdict_pattern(source))
+    wait_js(tab.page, "(p) => __bench.hasText(p) && __bench.points('', true) >= 0", verdict_pattern(source, n_out))
     end = time.perf_counter()
     frames = [t for t in tab.frames if start <= t <= end]
     return end - start, (frames[-1] - start if frames else None)
