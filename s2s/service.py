@@ -529,7 +529,7 @@ class Service:
             self._uploads[upload_id] = upload
         return upload
 
-    def _closed(self, owner: str) -> bool:
+    def _session_closed(self, owner: str) -> bool:
         """Whether `owner`'s session has been gone for the grace period (the sweep's test; the queue drops a
         gone session's queued runs at once, as nothing of them is lost)."""
         if self.owner_alive(owner):
@@ -540,7 +540,7 @@ class Service:
 
     def _drop_uploads_of_closed_sessions(self) -> None:
         with self._lock:
-            gone = [u for u in self._uploads.values() if self._closed(u.owner)]
+            gone = [u for u in self._uploads.values() if self._session_closed(u.owner)]
             for upload in gone:
                 del self._uploads[upload.id]
         for upload in gone:
@@ -628,7 +628,7 @@ class Service:
         closed tab never loses a finished run. The service calls this every SWEEP_SECONDS and when a run ends."""
         with self._lock:
             orphans = [job for job in self._jobs.values() if job.status in ENDED_WITH_MODEL and job.saved_as is None
-                       and job.directory is not None and self._closed(job.owner)]
+                       and job.directory is not None and self._session_closed(job.owner)]
             for job in orphans:
                 job.saved_as = self._free_name(f"recovered-run-{job.id}")  # claimed: saved once, not twice
         recovered = []
