@@ -291,12 +291,15 @@ class Tab:
         self.close()
 
 
-def open_tab(browser: Browser, url: str) -> Tab:
+def open_tab(browser: Browser, url: str, track_frames: bool = True) -> Tab:
+    """A page in a new context, with the probes; with `track_frames`, the arrival time of each websocket frame (each
+    goes through the DevTools protocol to this process, payload and all: a classroom times in the page instead)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(PAGE_PROBES)
     context.set_default_timeout(PAGE_TIMEOUT * 1000)
     tab = Tab(context, context.new_page())
-    tab.page.on("websocket", lambda ws: ws.on("framereceived", lambda _: tab.frames.append(time.perf_counter())))
+    if track_frames:
+        tab.page.on("websocket", lambda ws: ws.on("framereceived", lambda _: tab.frames.append(time.perf_counter())))
     tab.page.goto(url)
     return tab
 

@@ -27,6 +27,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _seed(text: str) -> int:
+    """A --seed or --eval-seed: a whole number, 0 or more (argparse names the flag in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text[:40]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value:,}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m s2s", description="Seq2Seq Studio: the encoder-decoder LSTM on the "
                      "integer sequence problem (reverse the first n_out of n_in random values).")
@@ -52,13 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.learning_rate})")
     train.add_argument("--schedule", choices=("constant", "cosine"),
                        help=f"learning rate schedule (default {defaults.schedule})")
-    train.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    train.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     train.add_argument("--target-accuracy", type=float, help="stop once held-out exact accuracy reaches this "
                        "fraction (e.g. 0.999)")
     train.add_argument("--eval-every", type=int, help=f"samples between held-out evaluations "
                        f"(default {defaults.eval_every:,})")
     train.add_argument("--eval-n", type=int, default=1000, help="sequences in the final evaluation (default 1000)")
-    train.add_argument("--eval-seed", type=int, default=7, help="seed of the final evaluation (default 7)")
+    train.add_argument("--eval-seed", type=_seed, default=7, help="seed of the final evaluation (default 7)")
     train.add_argument("--snapshots", type=int, help=f"copies of the weights kept along the run, log-spaced, for "
                        f"replaying it (default {defaults.snapshots}; 0: none)")
     train.add_argument("--notes", help="a sentence for the model card")
@@ -77,13 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--temperature", type=float, help="sample only: T > 0, below 1 sharpens the softmax, above 1 "
                         "flattens it (default 1)")
     decode.add_argument("--samples", type=int, help="sample only: outputs to draw (default 10)")
-    decode.add_argument("--seed", type=int, help="sample only: random seed (default 1)")
+    decode.add_argument("--seed", type=_seed, help="sample only: random seed (default 1)")
     decode.add_argument("--json", action="store_true", help="print one JSON document")
 
     evaluate = sub.add_parser("evaluate", help="exact-sequence accuracy on random sequences, plus a spot check")
     evaluate.add_argument("--model", required=True, help="model folder")
     evaluate.add_argument("--n", type=int, default=1000, help="sequences (default 1000)")
-    evaluate.add_argument("--seed", type=int, default=7, help="seed of the sequences (default 7)")
+    evaluate.add_argument("--seed", type=_seed, default=7, help="seed of the sequences (default 7)")
     evaluate.add_argument("--feed", choices=("argmax", "softmax"), default="argmax")
     evaluate.add_argument("--n-in", type=int, help="source length to evaluate on (default: the model's own); "
                           "other lengths probe how far what it learned generalizes")
@@ -146,14 +157,12 @@ def _train(args) -> int:
     from s2s.train import Trainer
 
     out = Path(args.out)
-    store.validate_name(out.name)
+    store.check_destination(out)  # before training, not after it
     problem = ProblemConfig(args.cardinality, args.n_in, args.n_out, args.task)
     model_config = ModelConfig(args.units, args.layers, args.attention)
     config = _train_config(args)
     if not 1 <= args.eval_n <= 1_000_000:
         raise ValueError(f"--eval-n must be between 1 and 1,000,000, got {args.eval_n:,}.")
-    if args.eval_seed < 0:  # checked before training, not by the evaluation after it
-        raise ValueError(f"--eval-seed must be 0 or more, got {args.eval_seed:,}.")
     check_fits_memory(problem, config)  # the Trainer checks it too, but only after the header below
     print(f"Training {problem} {model_config}\n  with {config}", file=sys.stderr)
     trainer = Trainer(problem, model_config, config)

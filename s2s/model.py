@@ -20,6 +20,8 @@ encoder's outputs flattened (B, source length * units): everything the next step
 
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -32,6 +34,10 @@ def _one_hot(tokens, length: int, n_classes: int, name: str):
     # CategoryEncoding squeezes a trailing axis of size 1, so Reshape pins (length, n_classes) for any length.
     encoded = keras.layers.CategoryEncoding(num_tokens=n_classes, output_mode="one_hot", name=f"{name}_one_hot")(tokens)
     return keras.layers.Reshape((length, n_classes), name=f"{name}_one_hot_3d")(encoded)
+
+
+def _is_traced(function) -> bool:
+    return function.experimental_get_tracing_count() > 0
 
 
 def layer_name(side: str, index: int) -> str:
@@ -107,6 +113,7 @@ class Seq2Seq:
                 "attention_scores", "attention_weights", "attention_context", "attention_concat", "attention_combine")]
         n_classes, width = self.problem.n_classes, self.config.layers * self.config.units
         self._decoders: dict[int, tf.types.experimental.GenericFunction] = {}
+        self.stepped = False  # whether step() was ever called (by a strategy): then its graphs are worth tracing
         self._decode = self._decoder(self.problem.n_out)
         # The encoder and one decoder step as graphs too, for the strategies (beam search, sampling, context
         # space), which call them from Python between steps.
@@ -214,20 +221,35 @@ class Seq2Seq:
         function = self._decoder(steps)
         args = (tf.convert_to_tensor(source, tf.int32), tf.constant(softmax_feed), tf.constant(mask),
                 tf.constant(tokens))
-        out = function(*args) if self.traced else self._decode_graph(*args, steps)
+        out = function(*args) if _is_traced(self._decode) else self._decode_graph(*args, steps)
         return {name: value.numpy() for name, value in out.items()}
 
     @property
     def traced(self) -> bool:
-        return self._decode.experimental_get_tracing_count() > 0
+        """Whether every graph warm_up traces is traced."""
+        return self.next_trace() is None
+
+    def next_trace(self, strategies: bool = True) -> Callable[[], object] | None:
+        """The next graph warm_up would trace, as a call that traces it (~0.2 s each here, seconds on busy cores);
+        None once all are. The inference worker traces one at a time while idle, so a request waits for one
+        trace at most, never for a whole warm-up. Without `strategies`, only the whole-decode graph: the
+        encoder and step graphs serve beam search and sampling, which many models are never asked for."""
+        source = tf.ones((1, self.problem.n_in), tf.int32)
+        if not _is_traced(self._decode):
+            return lambda: self._decode(source, tf.constant(False), tf.zeros(self.problem.n_out, tf.bool),
+                                        tf.zeros(self.problem.n_out, tf.int32))
+        if not strategies:
+            return None
+        if not _is_traced(self._encode):
+            return lambda: self._encode(source)
+        if not _is_traced(self._step):
+            return lambda: self._step(tf.zeros((1, self.problem.n_classes)), *self._encode(source))
+        return None
 
     def warm_up(self) -> None:
         """Trace the graphs now (about a second): a decode then costs ~1.5 ms instead of ~30 ms eagerly."""
-        source = tf.ones((1, self.problem.n_in), tf.int32)
-        self._decode(source, tf.constant(False), tf.zeros(self.problem.n_out, tf.bool),
-                     tf.zeros(self.problem.n_out, tf.int32))
-        h, c = self._encode(source)
-        self._step(tf.zeros((1, self.problem.n_classes)), h, c)
+        while (trace := self.next_trace()) is not None:
+            trace()
 
     @classmethod
     def build(cls, problem: ProblemConfig, config: ModelConfig) -> "Seq2Seq":
@@ -235,7 +257,7 @@ class Seq2Seq:
 
     def encode(self, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The packed state (h, c) the decoder starts from, for a batch of sources (B, L)."""
-        run = self._encode if self.traced else self._encode_graph  # as run_decoder: eager until traced
+        run = self._encode if _is_traced(self._encode) else self._encode_graph  # eager until traced
         h, c = run(tf.convert_to_tensor(source, tf.int32))
         return h.numpy(), c.numpy()
 
@@ -243,7 +265,8 @@ class Seq2Seq:
         """One decoder step for a batch: input vectors (B, classes) and packed state -> (probs, next h, next c)."""
         args = (tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(h, tf.float32),
                 tf.convert_to_tensor(c, tf.float32))
-        probs, h, c = self._step(*args) if self.traced else self._step_graph(*args)[:3]
+        self.stepped = True
+        probs, h, c = self._step(*args) if _is_traced(self._step) else self._step_graph(*args)[:3]
         return probs.numpy(), h.numpy(), c.numpy()
 
     def teacher_forced(self, source: np.ndarray, decoder_input: np.ndarray) -> np.ndarray:

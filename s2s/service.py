@@ -45,6 +45,7 @@ _JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a 
 _UPLOAD_IDS = itertools.count(1)
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
+MAX_KNOWN_TIMELINES = 256  # timelines whose samples the service remembers (a list of ~40 numbers each)
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
 # A session that has been away this long is closed for the sweep: a tab that lost its connection for a moment
 # (a network blip, a laptop asleep) comes back to its uploads, and its unsaved runs are not copied meanwhile.
@@ -77,7 +78,11 @@ def model_ref(directory: str | Path) -> tuple:
 def spawn_worker(role: str) -> tuple[subprocess.Popen, Connection]:
     """Start `python -m s2s.worker ROLE FD` with one end of a socket pair as its connection."""
     parent, child = socket.socketpair()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+    # One OpenBLAS thread: NumPy's work here (the context space's PCA) is small, and two OpenBLAS threads that
+    # spin-wait for each other on busy cores made one SVD 7x slower beside a single busy process, seconds in a
+    # classroom, while every session's decode queued behind it (measured with bench/classroom.py and py-spy).
+    env = {"OPENBLAS_NUM_THREADS": "1", **os.environ,
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(store.PROJECT), os.environ.get("PYTHONPATH")]))}
     try:
         process = subprocess.Popen([sys.executable, "-m", "s2s.worker", role, str(child.fileno())],
@@ -391,6 +396,7 @@ class Service:
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
         self._uploads: dict[int, Upload] = {}
+        self._timelines: dict[tuple, list[int] | None | ValueError] = {}  # model ref -> timeline's samples
         self._away_since: dict[str, float] = {}  # owner -> when the sweep first saw its session gone
         self.closed_grace_seconds = CLOSED_GRACE_SECONDS
         self._closed = False
@@ -463,7 +469,21 @@ class Service:
     def timeline(self, directory: Path) -> list[int] | None:
         """Samples seen at each snapshot of the model's training timeline; None if it has none. A damaged
         snapshots file raises ValueError (the model itself still serves)."""
-        return self.inference.call("timeline", ref=model_ref(directory))
+        ref = model_ref(directory)  # a changed file changes the ref: what is cached is never stale
+        with self._lock:
+            known = self._timelines.get(ref)
+        if known is None:
+            try:
+                known = self.inference.call("timeline", ref=ref)
+            except ValueError as error:
+                known = error
+            with self._lock:  # Explore asks on every run: one request to the worker per model, not per click
+                if len(self._timelines) >= MAX_KNOWN_TIMELINES:
+                    self._timelines.clear()
+                self._timelines[ref] = known
+        if isinstance(known, ValueError):
+            raise ValueError(str(known))
+        return known
 
     def learning_curve(self, directory: Path, source, feed: str = "argmax",
                        on_progress: Callable[[int, int], None] | None = None):

@@ -16,6 +16,8 @@ import platform
 import re
 import shlex
 import shutil
+import stat
+import time
 import uuid
 import warnings
 import zipfile
@@ -170,6 +172,22 @@ def run_card(directory: str | Path, result: TrainResult, evaluation: Evaluation,
     return locate_card(card, directory)
 
 
+def check_destination(directory: str | Path) -> None:
+    """Raise ValueError (a bad name) or OSError (naming the problem) when a model could not be saved as the folder
+    `directory`: checked before a long training run rather than after it."""
+    directory = Path(directory)
+    validate_name(directory.name)
+    if directory.exists() and not directory.is_dir():
+        raise OSError(f"{directory}: exists and is not a folder; a model is saved as a folder.")
+    ancestor = directory.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OSError(f"{directory}: cannot be created, {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OSError(f"{directory}: cannot be created, {ancestor} is not writable.")
+
+
 def write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     """Let `write` fill a new folder aside, then rename it in: an interrupted save leaves the previous model
     (if any) untouched, and a reader never sees half a model. Of two saves of one name at the same moment, one
@@ -250,13 +268,34 @@ def publish(source: str | Path, directory: str | Path, extra: dict | None = None
     return write_atomically(directory, write)
 
 
+_cards: dict[Path, tuple[tuple[int, int, int], dict]] = {}  # card path -> (its file's stamp, the parsed card)
+_CACHED_CARDS = 512
+
+
 def read_card(directory: Path) -> dict:
-    path = directory / CARD_FILE
-    if path.is_symlink():
+    """A folder's model card, validated. Parsed once per version of the file (its inode, size and modification
+    time): every page run lists every model's card. The card returned is shared: read it, never change it."""
+    path = Path(directory) / CARD_FILE
+    try:
+        info = path.lstat()
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
         raise ModelFileError(f"{path}: is a symbolic link; a model card must be a plain file.")
-    if not path.is_file():
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise ModelFileError(f"{path}: missing model card.")
-    return parse_card(path.read_bytes(), path)
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    cached = _cards.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    card = parse_card(path.read_bytes(), path)
+    # A file changed twice within the clock's granularity (milliseconds) can keep its stamp: like git's "racily
+    # clean" index entries, a card modified in the last 2 s is parsed again next time.
+    if time.time_ns() - info.st_mtime_ns > 2_000_000_000:
+        if len(_cards) >= _CACHED_CARDS:
+            _cards.clear()
+        _cards[path] = (stamp, card)
+    return card
 
 
 def parse_card(data: bytes, where: str | Path) -> dict:

@@ -31,6 +31,7 @@ MAX_CACHED_CURVES = 64    # a few kB each
 EVALUATE_CHUNK = 2048
 TRAIN_NICENESS = 10
 IDLE_SECONDS = 0.5
+INFERENCE_THREADS = 1
 
 
 def quiet_import_tensorflow() -> None:
@@ -202,8 +203,11 @@ class InferenceWorker:
             self.serve_quick()
 
         try:
-            if op == "ping":
-                result = os.getpid()
+            if op == "ping":  # who serves, and with how many threads
+                import tensorflow as tf
+                result = {"pid": os.getpid(), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                          "tf_threads": (tf.config.threading.get_intra_op_parallelism_threads(),
+                                         tf.config.threading.get_inter_op_parallelism_threads())}
             elif op == "load":
                 result = self.model(args["ref"]).count_params()
             elif op == "decode":  # one source, decoded once per (feed, forced) variant, at a snapshot if given
@@ -252,16 +256,19 @@ class InferenceWorker:
         """(model ref, a callable) of the next preparation to do while idle, or None."""
         from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 
+        # One graph at a time (Seq2Seq.next_trace), so that a request waits for one trace at most; the graphs of
+        # beam search and sampling only for a model they have been used on (a class's worker traced ~10 models
+        # in its first minutes, each for seconds on busy cores, most of them only ever decoded).
         for ref, model in reversed(self.models.items()):
-            if not model.traced:
-                return ref, model.warm_up
+            if (trace := model.next_trace(strategies=model.stepped)) is not None:
+                return ref, trace
         for ref, (at_snapshot, _, replayer) in reversed(self.scratch.items()):  # the copies of a timeline
             for copy in (at_snapshot, replayer):
-                if not copy.traced:
-                    return ref, copy.warm_up
+                if (trace := copy.next_trace(strategies=copy.stepped)) is not None:
+                    return ref, trace
         for path, (model, *_) in reversed(self.live.items()):  # models of runs still training
-            if not model.traced:
-                return path, model.warm_up
+            if (trace := model.next_trace(strategies=model.stepped)) is not None:
+                return path, trace
         if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
             for ref in reversed(self.models):
                 if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
@@ -274,9 +281,10 @@ class InferenceWorker:
                 self.serve_quick()
                 self.handle(*self.deferred.popleft())
                 continue
-            # Idle for IDLE_SECONDS: prepare one loaded model a little more, one thing at a time, so that a request
-            # never waits for it: trace its decoding graph (~0.5 s), then compute its default context space
-            # (~0.4 s), which Explore's context view would otherwise compute on its first look.
+            # Idle for IDLE_SECONDS: prepare one loaded model a little more, one piece at a time, so that a request
+            # waits for one piece at most: trace its graphs, one each time (~0.2 s here; a second or more on cores
+            # busy with a class's browsers and training), then compute its default context space (~0.2 s), which
+            # Explore's context view would otherwise compute on its first look.
             idle_work = self.idle_work()
             if idle_work and not self.conn.poll(IDLE_SECONDS):
                 ref, work = idle_work
@@ -382,6 +390,14 @@ def main(argv: list[str]) -> int:
     quiet_import_tensorflow()
     try:
         if role == "inference":
+            # One thread per op and one op at a time: this worker's requests are small (a decode is a batch of
+            # one) and its cores are shared with the server, the browsers and training. Measured on classic with
+            # the default pools (a thread per core) -> one thread: an eager decode 84 -> 43 ms, a traced one 1.6
+            # -> 1.1 ms, evaluating 4,000 sources 0.18 -> 0.17 s; beside two busy processes, 103 -> 69 ms,
+            # 1.0 -> 1.3 ms and 0.29 -> 0.24 s.
+            import tensorflow as tf
+            tf.config.threading.set_intra_op_parallelism_threads(INFERENCE_THREADS)
+            tf.config.threading.set_inter_op_parallelism_threads(INFERENCE_THREADS)
             conn.send(("ready", os.getpid()))
             InferenceWorker(conn).serve()
         elif role in ("train", "spare"):

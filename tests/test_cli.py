@@ -115,6 +115,13 @@ def test_evaluate_with_a_beam(cli_model):
     (["evaluate", "--model", "MODEL", "--n", "0"], "between 1 and"),
     (["train", "--units", "many", "--out", "OUTDIR/x"], "invalid int value"),
     (["nonsense"], "invalid choice"),
+    (["evaluate", "--model", "MODEL", "--seed", "-1"], "argument --seed: must be 0 or more"),
+    (["decode", "--model", "MODEL", "1", "2", "3", "4", "--strategy", "sample", "--seed", "-3"],
+     "argument --seed: must be 0 or more"),
+    (["train", "--eval-seed", "-1", "--out", "OUTDIR/x"], "argument --eval-seed: must be 0 or more"),
+    # A save that cannot happen is refused before training (the header "Training ..." never printed), not after.
+    (["train", "--out", "/dev/null/x"], "/dev/null is a file, not a folder"),
+    (["train", "--out", "/dev/null"], "exists and is not a folder"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(cli_model, tmp_path, args, words):
     args = [a.replace("MODEL", str(cli_model)).replace("OUTDIR", str(tmp_path)) for a in args]

@@ -1,6 +1,7 @@
 """The model service against its real workers: decodes equal the in-process library's, jobs train, stream, stop,
 crash and queue as documented, and owners see only their own jobs."""
 
+import os
 import threading
 import time
 
@@ -211,6 +212,14 @@ def test_stop_while_the_process_is_being_handed_the_job_ends_stopped(service):
         assert job.status == "stopped" and job.error is None
 
 
+def test_the_inference_worker_computes_with_one_thread(service):
+    """On cores shared with the server, the browsers and training, thread pools that spin made the worker's
+    NumPy and TensorFlow work several times slower (issue 13's load test): it runs them on one thread."""
+    info = service.inference.call("ping")
+    assert info["tf_threads"] == (1, 1)
+    assert info["openblas_threads"] == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
 def test_a_worker_that_cannot_start_is_reported(monkeypatch, tmp_path):
     import s2s.service as service_module
 
@@ -318,6 +327,27 @@ def test_a_model_without_or_with_a_damaged_timeline_still_serves(service, tiny_s
     with pytest.raises(ValueError, match="not a readable snapshots file"):
         service.timeline(damaged)
     assert service.decode(damaged, [3, 7, 1, 9]).tokens.shape == (1, 2)
+
+
+def test_a_timeline_is_asked_of_the_worker_once_per_version_of_its_files(service, tiny_saved, tmp_path,
+                                                                          monkeypatch):
+    """Explore asks for the timeline on every run: the service answers again from what it learnt, until a file
+    of the model changes."""
+    import shutil
+
+    folder = tmp_path / "asked"
+    shutil.copytree(tiny_saved, folder)
+    (folder / store.SNAPSHOT_FILE).write_bytes(b"garbage")
+    asked = []
+    real_call = service.inference.call
+    monkeypatch.setattr(service.inference, "call", lambda op, *a, **k: asked.append(op) or real_call(op, *a, **k))
+    for _ in range(3):
+        with pytest.raises(ValueError, match="not a readable snapshots file"):
+            service.timeline(folder)
+    assert asked == ["timeline"]
+    shutil.copy(tiny_saved / store.SNAPSHOT_FILE, folder / store.SNAPSHOT_FILE)  # repaired: another file stamp
+    assert service.timeline(folder) == service.timeline(folder) == store.load_timeline(tiny_saved).samples.tolist()
+    assert asked == ["timeline", "timeline"]
 
 
 def test_an_uploaded_archive_is_checked_in_the_worker_kept_for_its_session_and_saved_on_request(

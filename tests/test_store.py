@@ -167,3 +167,31 @@ def test_a_failed_move_into_place_puts_the_previous_version_back(tiny_model, tin
         store.save(tiny_model, folder, store.read_card(folder))
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+
+
+def test_cards_are_parsed_once_per_version_of_their_file(tiny_saved, tmp_path, monkeypatch):
+    """Every page run lists every model's card: an unchanged card is not parsed again, while a changed one (even
+    rewritten in place with the same size right after a read, within the clock's granularity) is."""
+    import os
+    import time
+
+    folder = _copy(tiny_saved, tmp_path)
+    path = folder / "card.json"
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    parsed = []
+    real_parse = store.parse_card
+    monkeypatch.setattr(store, "parse_card", lambda data, where: parsed.append(where) or real_parse(data, where))
+    first = store.read_card(folder)
+    assert store.read_card(folder) is first and len(parsed) == 1
+    card = json.loads(path.read_text())
+    card["notes"] = "b" * 10
+    store.write_card(folder, card)  # another size: parsed again
+    assert store.read_card(folder)["notes"] == "b" * 10 and len(parsed) == 2
+    before = path.stat()
+    path.write_text(path.read_text().replace("b" * 10, "c" * 10))  # in place, the same size, in the same tick:
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same stamp as the version read before
+    assert store.read_card(folder)["notes"] == "c" * 10
+    path.unlink()
+    with pytest.raises(store.ModelFileError, match="missing model card"):
+        store.read_card(folder)

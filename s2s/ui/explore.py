@@ -228,6 +228,11 @@ def share_ui(params: dict[str, str]) -> None:
 def input_ui(view: View, problem) -> list[int] | None:
     """The source text box with its random button; returns the last valid source for this model."""
     text_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
+    if not st.session_state.get("explore_text", "").strip() and view.text.strip():
+        # An empty box is no new source: it shows the last text again. (Streamlit's browser side also sends an
+        # empty value for a box it shows filled when another widget changes just after a page switch: seen in
+        # the classroom load test, where it showed the "Type 6 whole numbers" error to a user who typed nothing.)
+        st.session_state["explore_text"] = view.text
     view.text = text_col.text_input(
         f"Source: {problem.n_in} values from 1 to {problem.cardinality}", key="explore_text",
         help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5]. "
