@@ -225,20 +225,21 @@ def write_card(staging: Path, card: dict) -> None:
 def save(model: Seq2Seq, directory: str | Path, card: dict, timeline: snapshots.Timeline | None = None) -> Path:
     """Write model.keras, card.json and (given one) the training timeline to `directory`, atomically."""
     def write(staging: Path) -> None:
-        _without_optimizer(model.training).save(staging / MODEL_FILE)
+        _without_optimizer(model).save(staging / MODEL_FILE)
         if timeline is not None:
             timeline.save(staging / SNAPSHOT_FILE)
         write_card(staging, card)
     return write_atomically(Path(directory), write)
 
 
-def _without_optimizer(training):
-    """An uncompiled copy of a training model with its weights: saved, it holds the weights alone (0.8 MB for
-    classic instead of 2.3 MB with Adam's two moments, which nothing here ever reads back)."""
-    import keras
+def _without_optimizer(model: Seq2Seq):
+    """A new, uncompiled network of the model's settings with its weights: saved, it holds the weights alone (0.8 MB
+    for classic instead of 2.3 MB with Adam's two moments, which nothing here ever reads back). Not
+    keras.models.clone_model, which compiles its copy, optimizer and all, when the original was compiled."""
+    from s2s.model import build_training_model
 
-    copy = keras.models.clone_model(training)
-    copy.set_weights(training.get_weights())
+    copy = build_training_model(model.problem, model.config)
+    copy.set_weights(model.training.get_weights())
     return copy
 
 

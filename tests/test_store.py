@@ -195,3 +195,20 @@ def test_cards_are_parsed_once_per_version_of_their_file(tiny_saved, tmp_path, m
     path.unlink()
     with pytest.raises(store.ModelFileError, match="missing model card"):
         store.read_card(folder)
+
+
+def test_a_saved_model_holds_its_weights_and_no_optimizer_state(tiny_model, tiny_saved):
+    """Trained models are compiled (Adam); their saved file holds the network's weights alone, not Adam's two
+    moments per weight (3x the file), which nothing ever reads back."""
+    import io
+
+    import h5py
+
+    assert tiny_model.training.compiled  # what is saved comes from a trained, compiled network
+    with zipfile.ZipFile(tiny_saved / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        groups = []
+        weights.visit(groups.append)
+    assert groups and not [g for g in groups if "optimizer" in g]
+    datasets = [g for g in groups if isinstance(weights[g], h5py.Dataset)]
+    assert len(datasets) == len(tiny_model.training.weights)
