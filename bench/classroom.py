@@ -14,8 +14,8 @@ thread of its own with its own Playwright driver, connected to the one Chromium 
                           and one still training is stopped (Stop) after its first batch; its model is checked too.
   explorers (the others)  loop until the end, with a seeded think time of 0.5-2 s between actions: mostly, on
                           Explore, type a random valid source of the shown model (classic: 6 values in 1..50,
-                          wide: 10 values in 1..100) + Enter, timed to its verdict on screen exactly as
-                          bench/browser.py's explore_enter times it; sometimes pick another shipped model; sometimes
+                          wide: 10 values in 1..100) + Enter, timed in the page to its verdict on screen (see
+                          explore latency below); sometimes pick another shipped model; sometimes
                           open Evaluate, evaluate a few hundred sequences, and come back to Explore.
 
 Recorded, with their goals:
@@ -301,7 +301,7 @@ class User(threading.Thread):
         log(f"{self.who}: done")
 
     def open(self, browser: Browser) -> Tab:
-        """browser.py's tab (probes, timeouts, websocket frames), watched for errors from its first load."""
+        """browser.py's tab (probes, timeouts), timed in the page and watched for errors from its first load."""
         tab = open_tab(browser, "about:blank", track_frames=False)
         tab.context.add_init_script(ERROR_WATCH)
         tab.context.add_init_script(IN_PAGE_TIMING)
@@ -747,7 +747,7 @@ def report(room: Classroom, rss: dict, log_errors: list[str], shutdown_errors: l
     second = [r for r in room.runs if r.trainer == "trainer-2"][:1]
     return {
         "seconds": args.seconds, "contexts": args.contexts, "trainers": min(TRAINERS, args.contexts),
-        "seed": args.seed, "run_samples": args.run_samples, 
+        "seed": args.seed, "run_samples": args.run_samples,
         "cpu_percent_of_one_core": getattr(room, "cpu", {}),
         "errors": len(errors), "errors_by_kind": kinds, "error_details": errors,
         "explore": explore, "explore_by_model": per_model, "explore_latencies": room.latencies,

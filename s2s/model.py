@@ -115,8 +115,8 @@ class Seq2Seq:
         self._decoders: dict[int, tf.types.experimental.GenericFunction] = {}
         self.stepped = False  # whether step() was ever called (by a strategy): then its graphs are worth tracing
         self._decode = self._decoder(self.problem.n_out)
-        # The encoder and one decoder step as graphs too, for the strategies (beam search, sampling, context
-        # space), which call them from Python between steps.
+        # The encoder and one decoder step as graphs too, for the strategies (beam search, sampling), which call
+        # them from Python between steps, and the context space (the encoder, on thousands of sources at once).
         self._encode = tf.function(self._encode_graph, autograph=False,
                                    input_signature=[tf.TensorSpec([None, None], tf.int32)])
         self._step = tf.function(lambda x, h, c: self._step_graph(x, h, c)[:3], autograph=False, input_signature=[
@@ -234,16 +234,16 @@ class Seq2Seq:
         None once all are. The inference worker traces one at a time while idle, so a request waits for one
         trace at most, never for a whole warm-up. Without `strategies`, only the whole-decode graph: the
         encoder and step graphs serve beam search and sampling, which many models are never asked for."""
-        source = tf.ones((1, self.problem.n_in), tf.int32)
+        source = lambda: tf.ones((1, self.problem.n_in), tf.int32)  # noqa: E731 - made only when a trace runs
         if not _is_traced(self._decode):
-            return lambda: self._decode(source, tf.constant(False), tf.zeros(self.problem.n_out, tf.bool),
+            return lambda: self._decode(source(), tf.constant(False), tf.zeros(self.problem.n_out, tf.bool),
                                         tf.zeros(self.problem.n_out, tf.int32))
         if not strategies:
             return None
         if not _is_traced(self._encode):
-            return lambda: self._encode(source)
+            return lambda: self._encode(source())
         if not _is_traced(self._step):
-            return lambda: self._step(tf.zeros((1, self.problem.n_classes)), *self._encode(source))
+            return lambda: self._step(tf.zeros((1, self.problem.n_classes)), *self._encode(source()))
         return None
 
     def warm_up(self) -> None:

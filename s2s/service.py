@@ -45,6 +45,7 @@ _JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a 
 _UPLOAD_IDS = itertools.count(1)
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 READY_TIMEOUT = 180.0
+_UNKNOWN = object()  # not asked yet (a model without a timeline is known: None)
 MAX_KNOWN_TIMELINES = 256  # timelines whose samples the service remembers (a list of ~40 numbers each)
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
 # A session that has been away this long is closed for the sweep: a tab that lost its connection for a moment
@@ -471,8 +472,8 @@ class Service:
         snapshots file raises ValueError (the model itself still serves)."""
         ref = model_ref(directory)  # a changed file changes the ref: what is cached is never stale
         with self._lock:
-            known = self._timelines.get(ref)
-        if known is None:
+            known = self._timelines.get(ref, _UNKNOWN)
+        if known is _UNKNOWN:
             try:
                 known = self.inference.call("timeline", ref=ref)
             except ValueError as error:

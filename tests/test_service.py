@@ -348,6 +348,9 @@ def test_a_timeline_is_asked_of_the_worker_once_per_version_of_its_files(service
     shutil.copy(tiny_saved / store.SNAPSHOT_FILE, folder / store.SNAPSHOT_FILE)  # repaired: another file stamp
     assert service.timeline(folder) == service.timeline(folder) == store.load_timeline(tiny_saved).samples.tolist()
     assert asked == ["timeline", "timeline"]
+    (folder / store.SNAPSHOT_FILE).unlink()  # a model without a timeline is known too
+    assert service.timeline(folder) is None and service.timeline(folder) is None
+    assert asked == ["timeline"] * 3
 
 
 def test_an_uploaded_archive_is_checked_in_the_worker_kept_for_its_session_and_saved_on_request(
