@@ -25,6 +25,10 @@ laptop. The figures, each checked against its goal:
                           redrawn decode figure (20 moves); p50 <= 0.3 s.
   learning_curve          with the learning-curve view open, a source + Enter -> its curve over all of classic's
                           snapshots redrawn (10 sources); p50 <= 0.5 s.
+  attention_heatmap       Explore on reverse-all-attention (12 values): a source + Enter -> its verdict and the
+                          redrawn attention heatmap (20 sources after 2 warm-ups); p50 <= 0.3 s, p95 <= 0.5 s.
+  generalization          Evaluate on reverse-all-attention, Length generalization with its defaults (3 models,
+                          13 lengths, 500 sources each) -> Measure to the three-line chart; p50 <= 20 s.
 
 Run from the repository root (a few minutes with --quick, which does fewer tries of the slow figures):
 
@@ -132,6 +136,8 @@ GOALS = {
     "context_space": [Goal("first_max", "<=", 1.0, " s"), Goal("again_p50", "<=", 0.3, " s")],
     "snapshot_slider": [Goal("p50", "<=", 0.3, " s")],
     "learning_curve": [Goal("p50", "<=", 0.5, " s")],
+    "attention_heatmap": [Goal("p50", "<=", 0.3, " s"), Goal("p95", "<=", 0.5, " s")],  # explore_enter's
+    "generalization": [Goal("p50", "<=", 20.0, " s")],  # 39 evaluations, a progress bar meanwhile
 }
 
 
@@ -532,6 +538,54 @@ def beam_tree(bench: Bench) -> Result:
     return Result("", latency_summary(seconds), {"seconds": seconds})
 
 
+def attention_heatmap(bench: Bench) -> Result:
+    """Explore on reverse-all-attention (12 values of 1..50, reversed whole): a new source + Enter -> its verdict
+    and the redrawn attention heatmap beside the softmax (20 sources after 2 warm-ups)."""
+    ring = "^where the task reads$"  # the heatmap's ring trace: one point per output step
+    with open_tab(bench.browser, bench.shared_app().url + "?model=reverse-all-attention") as tab:
+        page = tab.page
+        wait_js(page, "(r) => __bench.points(r, false) >= 12", ring, fast=False)
+        rng, seconds = random.Random(12), []
+        for i in range(2 + bench.tries(20, 8)):
+            source = [rng.randint(1, 50) for _ in range(12)]
+            box = page.get_by_label("Source: 12 values from 1 to 50", exact=True)
+            box.fill(" ".join(map(str, source)))
+            page.evaluate("() => __bench.mark()")
+            start = time.perf_counter()
+            box.press("Enter")
+            wait_js(page, "([p, r]) => __bench.hasText(p) && __bench.points(r, true) >= 12",
+                    [verdict_pattern(source, 12), ring])
+            if i >= 2:
+                seconds.append(time.perf_counter() - start)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
+def generalization(bench: Bench) -> Result:
+    """Evaluate on reverse-all-attention, "Length generalization" with its defaults (the two other reverse-all
+    models beside it, lengths 10..22, 500 sources each: 39 evaluations of 500 sequences) -> Measure clicked to
+    the chart of three lines drawn; a few clicks, each measuring afresh."""
+    with open_tab(bench.browser, bench.shared_app().url + "?model=reverse-all-attention") as tab:
+        page = tab.page
+        wait_js(page, "() => __bench.points('^where the task reads$', false) >= 12", fast=False)
+        page.get_by_role("link", name="Evaluate", exact=True).click()
+        button = page.get_by_role("button", name="Measure")
+        button.wait_for()
+        seconds = []
+        # The same measurement again draws the same chart, which Plotly does not redraw: each click is timed to
+        # its progress bar gone and the three lines on screen.
+        chart = ("() => !/: sources of \\d+ values/.test(document.body.innerText) && "
+                 "[...document.querySelectorAll('.js-plotly-plot')].some(p => (p._fullData || []).filter("
+                 "t => /^reverse-all/.test(t.name || '') && (t.x || []).length >= 13).length >= 3)")
+        for _ in range(bench.tries(5, 2)):
+            start = time.perf_counter()
+            button.click()
+            wait_js(page, "() => /: sources of \\d+ values/.test(document.body.innerText)", fast=False)
+            wait_js(page, chart, fast=False, timeout=RUN_TIMEOUT)
+            seconds.append(time.perf_counter() - start)
+            time.sleep(1)
+    return Result("", latency_summary(seconds), {"seconds": seconds})
+
+
 def snapshot_slider(bench: Bench) -> Result:
     """Explore on classic: move the training-progress slider one snapshot (arrow key) -> the note naming that
     snapshot's samples and a redrawn decode figure (20 moves after 2 warm-ups, back and forth mid-training)."""
@@ -674,8 +728,8 @@ def ui_rss_ratio(bench: Bench) -> Result:
 
 
 FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
-    startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, train_first_point,
-    throughput_ratio, second_session_explore, ui_rss_ratio)}
+    startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, attention_heatmap,
+    generalization, train_first_point, throughput_ratio, second_session_explore, ui_rss_ratio)}
 
 
 # --- running and reporting -----------------------------------------------------------------------------------

@@ -112,7 +112,6 @@ class Seq2Seq:
             self.attention = [training.get_layer(name) for name in (
                 "attention_scores", "attention_weights", "attention_context", "attention_concat", "attention_combine")]
         n_classes, width = self.problem.n_classes, self.config.layers * self.config.units
-        self._decoders: dict[int, tf.types.experimental.GenericFunction] = {}
         self.stepped = False  # whether step() was ever called (by a strategy): then its graphs are worth tracing
         self._decode = self._decoder(self.problem.n_out)
         # The encoder and one decoder step as graphs too, for the strategies (beam search, sampling), which call
@@ -126,18 +125,16 @@ class Seq2Seq:
             function._omit_frequent_tracing_warning = True
 
     def _decoder(self, steps: int):
-        """The whole-decode graph for `steps` output steps (n_out; reverse-all decodes as many as the source has)."""
-        if steps not in self._decoders:
-            function = tf.function(
-                lambda source, softmax_feed, mask, tokens: self._decode_graph(source, softmax_feed, mask, tokens, steps),
-                autograph=False, input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.bool),
-                                 tf.TensorSpec([steps], tf.bool), tf.TensorSpec([steps], tf.int32)])
-            # TensorFlow counts traces per Python function (code object), across all models: each training run
-            # builds a model that traces these graphs exactly once, which after five runs it reports as
-            # "excessive retracing". The input signatures rule real retracing out, so that warning is noise here.
-            function._omit_frequent_tracing_warning = True
-            self._decoders[steps] = function
-        return self._decoders[steps]
+        """The whole-decode graph for `steps` output steps (the model's n_out: see run_decoder)."""
+        function = tf.function(
+            lambda source, softmax_feed, mask, tokens: self._decode_graph(source, softmax_feed, mask, tokens, steps),
+            autograph=False, input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.bool),
+                             tf.TensorSpec([steps], tf.bool), tf.TensorSpec([steps], tf.int32)])
+        # TensorFlow counts traces per Python function (code object), across all models: each training run
+        # builds a model that traces these graphs exactly once, which after five runs it reports as
+        # "excessive retracing". The input signatures rule real retracing out, so that warning is noise here.
+        function._omit_frequent_tracing_warning = True
+        return function
 
     # --- the computation, shared by every graph ---
 
@@ -217,11 +214,14 @@ class Seq2Seq:
         for step, token in (forced or {}).items():
             mask[step], tokens[step] = True, token
         # Until the graph is traced (warm_up), the same function runs eagerly: ~30 ms instead of the ~0.5 s trace,
-        # so a model's very first decode (the app's first page) does not wait for the trace.
-        function = self._decoder(steps)
+        # so a model's very first decode (the app's first page) does not wait for the trace. A reverse-all source
+        # of another length than the trained one always runs eagerly: a graph per number of steps cost 2-3 s to
+        # trace for an attention model, each used for a few calls (a generalization chart measures 13 lengths of
+        # 3 models: 45 s, now 12), and kept the worker's memory growing with every length asked.
         args = (tf.convert_to_tensor(source, tf.int32), tf.constant(softmax_feed), tf.constant(mask),
                 tf.constant(tokens))
-        out = function(*args) if _is_traced(self._decode) else self._decode_graph(*args, steps)
+        graph = steps == self.problem.n_out and _is_traced(self._decode)
+        out = self._decode(*args) if graph else self._decode_graph(*args, steps)
         return {name: value.numpy() for name, value in out.items()}
 
     @property
