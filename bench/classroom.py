@@ -599,8 +599,9 @@ def parents() -> dict[int, int]:
     return found
 
 
-def descendants(pid: int) -> list[int]:
-    links = parents()
+def descendants(pid: int, links: dict[int, int] | None = None) -> list[int]:
+    """Every process under `pid` (from `links`, pid -> parent pid, read now if not given), nearest first."""
+    links = parents() if links is None else links
     found, frontier = [], [pid]
     while frontier:
         children = [child for child, parent in links.items() if parent in frontier]
@@ -640,22 +641,15 @@ def cpu_by_group(server: int) -> dict[str, float]:
     """CPU seconds so far of: the server process itself; its workers (alive, or ended and reaped); the browser
     (Chromium and every process under it); this script with its Playwright drivers."""
     links = parents()
-
-    def tree(root: int) -> list[int]:
-        found, frontier = [root], [root]
-        while frontier:
-            frontier = [child for child, parent in links.items() if parent in frontier]
-            found += frontier
-        return found
-
-    served = tree(server)
-    mine = [pid for pid in tree(os.getpid()) if pid not in served]
+    served = descendants(server, links)
+    mine = [pid for pid in descendants(os.getpid(), links) if pid != server and pid not in served]
     roots = [pid for pid in mine if "chrom" in comm(pid) and "chrom" not in comm(links.get(pid, 0))]
-    browser = {pid for root in roots for pid in tree(root)}
-    return {"server": cpu_seconds(server, reaped=False),
-            "workers": sum(cpu_seconds(pid) for pid in served[1:]) + cpu_seconds(server) - cpu_seconds(server, False),
+    browser = set(roots) | {pid for root in roots for pid in descendants(root, links)}
+    own, with_reaped = cpu_seconds(server, reaped=False), cpu_seconds(server)
+    return {"server": own,
+            "workers": sum(cpu_seconds(pid) for pid in served) + with_reaped - own,
             "browser": sum(cpu_seconds(pid) for pid in browser),
-            "harness": sum(cpu_seconds(pid) for pid in mine if pid not in browser)}
+            "harness": cpu_seconds(os.getpid()) + sum(cpu_seconds(pid) for pid in mine if pid not in browser)}
 
 
 class RssSampler(threading.Thread):
