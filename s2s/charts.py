@@ -63,37 +63,6 @@ def training_figure(runs: list[tuple[str, dict]], log_loss: bool = False, height
     return go.Figure(data=traces, layout=layout)
 
 
-def step_probs_figure(probs, chosen: int, expected: int | None = None, height: int = 230) -> go.Figure:
-    """The whole softmax of one decoder step: the chosen token in color, the expected one outlined."""
-    probs = np.asarray(probs, float)
-    tokens = np.arange(len(probs))
-    colors = ["#c7c7c7"] * len(probs)
-    colors[chosen] = "#2ca02c" if expected is None or chosen == expected else "#d62728"
-    outline = ["rgba(0,0,0,0)"] * len(probs)
-    if expected is not None:
-        outline[expected] = "#1f2937"
-    figure = go.Figure(go.Bar(
-        x=tokens, y=probs, marker=dict(color=colors, line=dict(color=outline, width=2)),
-        hovertemplate="token %{x}: p = %{y:.4f}<extra></extra>",
-    ))
-    if expected is not None:
-        figure.add_annotation(x=expected, y=float(probs[expected]), text=f"expected {expected}",
-                              showarrow=True, arrowhead=2, ay=-28, font=dict(size=11))
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=30), showlegend=False, bargap=0.15,
-                         xaxis=dict(title="token (0 = start)", dtick=max(1, len(probs) // 25)),
-                         yaxis=dict(title="p", range=[0, 1.22]))
-    return figure
-
-
-def context_figure(h, c, height: int = 150) -> go.Figure:
-    """The encoder's final (h, c) as a two-row heatmap: the context the decoder starts from."""
-    figure = go.Figure(go.Heatmap(z=np.stack([np.asarray(h, float), np.asarray(c, float)]), y=["h", "c"],
-                                  colorscale="RdBu", zmid=0, colorbar=dict(thickness=10),
-                                  hovertemplate="%{y}[%{x}] = %{z:.3f}<extra></extra>"))
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=25), xaxis=dict(title="unit"))
-    return figure
-
-
 def confusion_figure(confusion, position: int, height: int = 480) -> go.Figure:
     """Expected vs predicted token counts at one output position (log color scale: errors are rare)."""
     matrix = np.asarray(confusion[position], float)

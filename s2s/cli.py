@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from s2s.config import MAX_LAYERS, PRESETS, TASKS, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
+from s2s.config import EVAL_N, EVAL_SEED, MAX_LAYERS, PRESETS, TASKS, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 
 EXIT_USAGE = 2
 STRATEGIES = ("greedy", "beam", "sample")
@@ -68,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                        "fraction (e.g. 0.999)")
     train.add_argument("--eval-every", type=int, help=f"samples between held-out evaluations "
                        f"(default {defaults.eval_every:,})")
-    train.add_argument("--eval-n", type=int, default=1000, help="sequences in the final evaluation (default 1000)")
-    train.add_argument("--eval-seed", type=_seed, default=7, help="seed of the final evaluation (default 7)")
+    train.add_argument("--eval-n", type=int, default=EVAL_N, help=f"sequences in the final evaluation (default {EVAL_N})")
+    train.add_argument("--eval-seed", type=_seed, default=EVAL_SEED,
+                       help=f"seed of the final evaluation (default {EVAL_SEED})")
     train.add_argument("--snapshots", type=int, help=f"copies of the weights kept along the run, log-spaced, for "
                        f"replaying it (default {defaults.snapshots}; 0: none)")
     train.add_argument("--notes", help="a sentence for the model card")
@@ -93,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="exact-sequence accuracy on random sequences, plus a spot check")
     evaluate.add_argument("--model", required=True, help="model folder")
-    evaluate.add_argument("--n", type=int, default=1000, help="sequences (default 1000)")
-    evaluate.add_argument("--seed", type=_seed, default=7, help="seed of the sequences (default 7)")
+    evaluate.add_argument("--n", type=int, default=EVAL_N, help=f"sequences (default {EVAL_N})")
+    evaluate.add_argument("--seed", type=_seed, default=EVAL_SEED, help=f"seed of the sequences (default {EVAL_SEED})")
     evaluate.add_argument("--feed", choices=("argmax", "softmax"), default="argmax")
     evaluate.add_argument("--n-in", type=int, help="source length to evaluate on (default: the model's own); "
                           "other lengths probe how far what it learned generalizes")
@@ -261,7 +262,7 @@ def _decode(args) -> int:
         steps.append({
             "step": t + 1,
             "input_token": int(input_tokens[t]) if input_tokens[t] >= 0 else None,
-            "input": _describe_input(trace.inputs[0, t], int(input_tokens[t])),
+            "input": _describe_input(trace, t),
             "top3": [[int(k), float(probs[k])] for k in top],
             "chosen": int(predicted[t]), "expected": int(expected[t]),
             "probs": [float(v) for v in probs],
@@ -331,14 +332,10 @@ def _decode_sample(args, model, source) -> int:
     return 0
 
 
-def _describe_input(vector, token: int) -> str:
-    if token == 0:
-        return "0 (start token)"
-    if token > 0:
-        return str(token)
-    if not vector.any():
-        return "all-zero vector"
-    return f"probabilities (max {int(vector.argmax())})"
+def _describe_input(trace, t: int) -> str:
+    kind, value = trace.input_kind(t)
+    return {"start": "0 (start token)", "token": str(value), "zeros": "all-zero vector",
+            "probs": f"probabilities (max {value})"}[kind]
 
 
 def _evaluate(args) -> int:
@@ -353,11 +350,9 @@ def _evaluate(args) -> int:
     seconds = time.perf_counter() - started
     spots = evaluate(loaded.model, 10, args.seed + 1, feed=args.feed, beam_width=args.beam_width, n_in=args.n_in)
     if args.json:
-        examples = [{"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
-                    for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct)]
         print(json.dumps({"model": str(args.model), "feed": args.feed, "beam_width": args.beam_width,
                           "n_in": result.source.shape[1], **result.summary(),
-                          "seconds": seconds, "examples": examples}))
+                          "seconds": seconds, "examples": spots.examples()}))
         return 0
     how = f"beam width {args.beam_width}" if args.beam_width else f"feed {args.feed}"
     length = result.source.shape[1]
@@ -368,8 +363,8 @@ def _evaluate(args) -> int:
     print("Per position:            " + "  ".join(f"{100 * v:.2f} %" for v in result.per_position))
     print(f"Token accuracy:          {100 * result.token:.2f} %")
     print("Spot check:")
-    for s, t, p, ok in zip(spots.source, spots.target, spots.predicted, spots.correct):
-        print(f"  X={s.tolist()} y={t.tolist()}, yhat={p.tolist()}  {'ok' if ok else 'WRONG'}")
+    for row in spots.examples():
+        print(f"  X={row['source']} y={row['expected']}, yhat={row['predicted']}  {'ok' if row['correct'] else 'WRONG'}")
     return 0
 
 

@@ -27,6 +27,10 @@ TASKS = {
     "sort-prefix": "the first k values, sorted ascending (ties kept)",
 }
 DEFAULT_TASK = "reverse-prefix"
+# How a model's accuracy is reported unless asked otherwise: exact accuracy on this many seeded random sequences
+# (the final evaluation of a run, the CLI's evaluate, the Evaluate page, the replay of a timeline).
+EVAL_N = 1000
+EVAL_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,33 @@ class ProblemConfig:
     def n_classes(self) -> int:
         """Output classes: the values 1..cardinality plus the reserved start token 0."""
         return self.cardinality + 1
+
+    @property
+    def shortest_source(self) -> int:
+        """The fewest source values a model of this problem can decode: its output reads the first n_out of them
+        (reverse-all reads them all, so any length from 1)."""
+        return 1 if self.task == "reverse-all" else self.n_out
+
+    def steps_for(self, length: int) -> int:
+        """Decoder steps for a source of `length` values: n_out, or `length` itself for reverse-all."""
+        return length if self.task == "reverse-all" else self.n_out
+
+    def copied_position(self, step: int, length: int | None = None) -> int | None:
+        """The source position (from 0) that output `step` copies under the task, for a source of `length`
+        values (default n_in); None for sort-prefix, where it depends on the values."""
+        length = self.n_in if length is None else length
+        return {"reverse-prefix": self.n_out - 1 - step, "copy-prefix": step,
+                "reverse-all": length - 1 - step}.get(self.task)
+
+    def at_length(self, n_in: int | None) -> "ProblemConfig":
+        """The same values and task on sources of `n_in` values (None: this problem), as a length-generalization
+        probe reads them; ValueError for a length this problem's models cannot decode."""
+        if n_in is None or n_in == self.n_in:
+            return self
+        if not self.shortest_source <= n_in <= MAX_LENGTH:
+            raise ValueError(f"The source length must be between {self.shortest_source} and {MAX_LENGTH} for this "
+                             f"model (its output reads the first {self.n_out} values), got {n_in}.")
+        return dataclasses.replace(self, n_in=n_in, n_out=self.steps_for(n_in))
 
 
 MAX_LAYERS = 4

@@ -35,14 +35,12 @@ def target_of(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
 
 def aligned_positions(problem: ProblemConfig, source: np.ndarray) -> np.ndarray:
     """For one source (L,), the source position each output step copies under the problem's task: where a model
-    that has learned the task should look (the anti-diagonal of a reversal, the diagonal of a copy)."""
-    if problem.task == "reverse-all":
-        return np.arange(len(source))[::-1].copy()
-    if problem.task == "copy-prefix":
-        return np.arange(problem.n_out)
+    that has learned the task should look (the anti-diagonal of a reversal, the diagonal of a copy, the order
+    of the values for a sort)."""
+    steps = problem.steps_for(len(source))
     if problem.task == "sort-prefix":
-        return np.argsort(source[: problem.n_out], kind="stable")
-    return np.arange(problem.n_out)[::-1].copy()
+        return np.argsort(source[:steps], kind="stable")
+    return np.array([problem.copied_position(t, len(source)) for t in range(steps)], dtype=np.int64)
 
 
 def teacher_forcing_input(target: np.ndarray) -> np.ndarray:
@@ -85,7 +83,7 @@ def parse_sequence(text: str, problem: ProblemConfig, any_length: bool = False) 
         except ValueError:
             raise ValueError(f"'{part[:20]}' is not a whole number: the source holds integers from "
                              f"1 to {problem.cardinality}.") from None
-    shortest = 1 if problem.task == "reverse-all" else problem.n_out
+    shortest = problem.shortest_source
     if any_length and not shortest <= len(values) <= MAX_LENGTH:
         raise ValueError(f"This model reads sources of {shortest} to {MAX_LENGTH} values (it was trained on "
                          f"{problem.n_in}); you typed {len(values)}.")

@@ -61,22 +61,28 @@ class Trace:
         is_one_hot = (np.isclose(self.inputs.max(axis=-1), 1.0)) & (np.isclose(self.inputs.sum(axis=-1), 1.0))
         return np.where(is_one_hot, self.inputs.argmax(axis=-1), -1)
 
-
-def shortest_source(problem) -> int:
-    """The fewest source values a model of this problem can decode: its output reads the first n_out of them
-    (reverse-all reads them all, so any length from 1)."""
-    return 1 if problem.task == "reverse-all" else problem.n_out
+    def input_kind(self, t: int, b: int = 0) -> tuple[str, int | None]:
+        """What step t of source b read, for people: ("start", 0), ("token", k), ("zeros", None) for the classic
+        loop's all-zero first input, or ("probs", its largest entry) for a fed-back probability vector."""
+        token = int(self.input_tokens()[b, t])
+        if token == 0:
+            return "start", 0
+        if token > 0:
+            return "token", token
+        if not self.inputs[b, t].any():
+            return "zeros", None
+        return "probs", int(self.inputs[b, t].argmax())
 
 
 def as_batch(model: Seq2Seq, source) -> np.ndarray:
     """A source (L,) or batch (B, L) of valid values for this model, as int32 (B, L); or ValueError. Any length
-    from shortest_source to MAX_LENGTH decodes: the training length n_in, or others to probe generalization."""
+    from problem.shortest_source to MAX_LENGTH decodes: the training length n_in, or others to probe generalization."""
     from s2s.config import MAX_LENGTH
 
     source = np.asarray(source)
     if source.ndim == 1:
         source = source[None, :]
-    shortest = shortest_source(model.problem)
+    shortest = model.problem.shortest_source
     if source.ndim != 2 or not shortest <= source.shape[1] <= MAX_LENGTH:
         raise ValueError(f"Sources must have between {shortest} and {MAX_LENGTH} values each (this model was "
                          f"trained on {model.problem.n_in}), got shape {source.shape}.")
@@ -105,7 +111,7 @@ def decode(model: Seq2Seq, source, feed: str = "argmax", forced: dict[int, int] 
     `forced` maps a step index (0-based) to a token taken there instead of the model's choice:
     the what-if of the Explore page, and teacher forcing when every step is forced."""
     source = as_batch(model, source)
-    forced = _check(feed, forced, model, model.steps_for(source.shape[1]))
+    forced = _check(feed, forced, model, model.problem.steps_for(source.shape[1]))
     out = model.run_decoder(source, feed == "softmax", forced)
     return Trace(feed, source, out["context_h"], out["context_c"], out["inputs"], out["probs"], out["tokens"],
                  out["states_h"], out["states_c"], forced, out["attention"] if model.config.attention else None)
@@ -115,7 +121,7 @@ def predict(model: Seq2Seq, source, feed: str = "argmax", batch_size: int = 8192
     """Decoded tokens (B, steps) for many sources, in batches, keeping only the tokens."""
     source = as_batch(model, source)
     _check(feed, None, model, 0)
-    out = np.empty((source.shape[0], model.steps_for(source.shape[1])), np.int32)
+    out = np.empty((source.shape[0], model.problem.steps_for(source.shape[1])), np.int32)
     for start in range(0, source.shape[0], batch_size):
         out[start:start + batch_size] = model.run_decoder(source[start:start + batch_size], feed == "softmax")["tokens"]
     return out

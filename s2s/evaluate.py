@@ -3,15 +3,14 @@ confusion per output position, and the tutorial's spot check."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from s2s.config import MAX_LENGTH, ProblemConfig
+from s2s.config import EVAL_N, EVAL_SEED
 from s2s.data import random_sources, target_of
-from s2s.decode import predict, shortest_source
+from s2s.decode import predict
 from s2s.strategies import beam_search
 
 if TYPE_CHECKING:  # only the model's methods are called here, so an Evaluation unpickles without TensorFlow
@@ -56,25 +55,17 @@ class Evaluation:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(seen > 0, wrong / seen, np.nan)
 
+    def examples(self, k: int = 10) -> list[dict]:
+        """The first k sequences as the tutorial's spot check prints them: source, expected, predicted, right."""
+        return [{"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
+                for s, t, p, ok in zip(self.source[:k], self.target[:k], self.predicted[:k], self.correct[:k])]
+
     def summary(self) -> dict:
         return {"n": self.n, "seed": self.seed, "exact_accuracy": self.exact, "token_accuracy": self.token,
                 "per_position_accuracy": [float(v) for v in self.per_position]}
 
 
-def probe_problem(problem: ProblemConfig, n_in: int | None) -> ProblemConfig:
-    """The problem of sources of another length `n_in` (None: the training length), same values and task: what
-    a length-generalization probe evaluates on."""
-    if n_in is None or n_in == problem.n_in:
-        return problem
-    shortest = shortest_source(problem)
-    if not shortest <= n_in <= MAX_LENGTH:
-        raise ValueError(f"The source length must be between {shortest} and {MAX_LENGTH} for this model "
-                         f"(its output reads the first {problem.n_out} values), got {n_in}.")
-    n_out = n_in if problem.task == "reverse-all" else problem.n_out
-    return dataclasses.replace(problem, n_in=n_in, n_out=n_out)
-
-
-def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax", batch_size: int = 8192,
+def evaluate(model: Seq2Seq, n: int = EVAL_N, seed: int = EVAL_SEED, feed: str = "argmax", batch_size: int = 8192,
              on_progress: Callable[[int, int], None] | None = None, beam_width: int | None = None,
              n_in: int | None = None) -> Evaluation:
     """Decode n seeded random sources in batches (greedily, or each one's best of a beam search of
@@ -83,7 +74,7 @@ def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax",
         raise ValueError(f"The number of sequences to evaluate must be between 1 and 1,000,000, got {n:,}.")
     if beam_width is not None and feed != "argmax":
         raise ValueError("Beam search feeds back the tokens it chose: it has no softmax-feedback variant.")
-    problem = probe_problem(model.problem, n_in)
+    problem = model.problem.at_length(n_in)
     source = random_sources(problem, n, seed)
     predicted = np.empty((n, problem.n_out), np.int32)
     # A beam holds `beam_width` rows per source: smaller batches keep the memory of one step the same.
@@ -97,10 +88,6 @@ def evaluate(model: Seq2Seq, n: int = 1000, seed: int = 7, feed: str = "argmax",
     return Evaluation(n, seed, source, target_of(problem, source), predicted)
 
 
-def spot_check(model: Seq2Seq, k: int = 10, seed: int = 7, feed: str = "argmax") -> list[dict]:
+def spot_check(model: Seq2Seq, k: int = 10, seed: int = EVAL_SEED, feed: str = "argmax") -> list[dict]:
     """k examples as the tutorial prints them: source, expected, predicted, and whether it is right."""
-    result = evaluate(model, k, seed, feed)
-    return [
-        {"source": s.tolist(), "expected": t.tolist(), "predicted": p.tolist(), "correct": bool(ok)}
-        for s, t, p, ok in zip(result.source, result.target, result.predicted, result.correct)
-    ]
+    return evaluate(model, k, seed, feed).examples(k)

@@ -200,16 +200,12 @@ class Seq2Seq:
 
     # --- numpy in, numpy out ---
 
-    def steps_for(self, length: int) -> int:
-        """Output steps for a source of `length` values: n_out, or `length` for the reverse-all task."""
-        return length if self.problem.task == "reverse-all" else self.problem.n_out
-
     def run_decoder(self, source: np.ndarray, softmax_feed: bool = False,
                     forced: dict[int, int] | None = None) -> dict[str, np.ndarray]:
         """Encode and decode a batch in one graph call: per step the input vector, probabilities, token taken,
         the state after it and the attention weights (B, steps, source length; empty without attention), plus
         the context. `forced` maps step index -> token taken instead of the argmax."""
-        steps = self.steps_for(source.shape[1])
+        steps = self.problem.steps_for(source.shape[1])
         mask, tokens = np.zeros(steps, bool), np.zeros(steps, np.int32)
         for step, token in (forced or {}).items():
             mask[step], tokens[step] = True, token

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from s2s.config import EVAL_N, EVAL_SEED
 from s2s.data import random_sources, target_of
 from s2s.decode import as_batch, decode, predict
 from s2s.snapshots import Timeline
@@ -90,7 +91,7 @@ class AccuracyOverTraining:
         return out
 
 
-def accuracy_over_training(model: Seq2Seq, timeline: Timeline, n: int = 1000, seed: int = 7,
+def accuracy_over_training(model: Seq2Seq, timeline: Timeline, n: int = EVAL_N, seed: int = EVAL_SEED,
                            feed: str = "argmax", on_progress: Progress = None) -> AccuracyOverTraining:
     """Decode n seeded random sequences at every snapshot and score each output step and the whole output."""
     if not 1 <= n <= 100_000:

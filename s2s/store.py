@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from s2s import snapshots
-from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+from s2s.config import EVAL_N, EVAL_SEED, ModelConfig, ProblemConfig, TrainConfig
 
 if TYPE_CHECKING:
     from s2s.evaluate import Evaluation
@@ -108,7 +108,7 @@ def make_card(name: str, model: Seq2Seq, train_config: TrainConfig, *, history: 
 
 
 def train_command(problem: ProblemConfig, model_config: ModelConfig, config: TrainConfig, out: str,
-                  eval_n: int = 1000, eval_seed: int = 7, notes: str | None = None) -> str:
+                  eval_n: int = EVAL_N, eval_seed: int = EVAL_SEED, notes: str | None = None) -> str:
     """The exact `python -m s2s train ...` line that reproduces a run (every setting spelled out)."""
     parts = ["python", "-m", "s2s", "train",
              "--cardinality", problem.cardinality, "--n-in", problem.n_in, "--n-out", problem.n_out]
@@ -152,7 +152,7 @@ def locate_card(card: dict, directory: str | Path) -> dict:
     card = {**card, "name": Path(directory).name}
     training = TrainConfig(**card["training"])
     evaluation = card.get("evaluation")
-    eval_n, eval_seed = (evaluation["n"], evaluation["seed"]) if evaluation else (1000, 7)
+    eval_n, eval_seed = (evaluation["n"], evaluation["seed"]) if evaluation else (EVAL_N, EVAL_SEED)
     card["reproduce"] = train_command(ProblemConfig(**card["problem"]), ModelConfig(**card["model"]), training,
                                       out, eval_n, eval_seed, card.get("notes"))
     if evaluation:

@@ -84,7 +84,7 @@ def beam_search(model: Seq2Seq, source, width: int, keep_tree: bool = False) -> 
     if not 1 <= width <= MAX_BEAM_WIDTH:
         raise ValueError(f"The beam width must be between 1 and {MAX_BEAM_WIDTH}, got {width}.")
     sources = _sources(model, source)
-    n_classes, n_out = model.problem.n_classes, model.steps_for(sources.shape[1])
+    n_classes, n_out = model.problem.n_classes, model.problem.steps_for(sources.shape[1])
     batch = sources.shape[0]
     h, c = model.encode(sources)
     width_h, width_c = h.shape[1], c.shape[1]  # the packed state (see s2s.model): c is wider with attention
@@ -180,7 +180,7 @@ def sample(model: Seq2Seq, source, temperature: float = 1.0, n: int = 20, seed: 
     single = _sources(model, source)
     if single.shape[0] != 1:
         raise ValueError("Sampling draws outputs for one source at a time.")
-    n_classes, n_out = model.problem.n_classes, model.steps_for(single.shape[1])
+    n_classes, n_out = model.problem.n_classes, model.problem.steps_for(single.shape[1])
     rng = np.random.default_rng(seed)
     h, c = model.encode(single)
     # Row 0 follows the greedy path (it shows how T reshapes each step's softmax); rows 1..n are the samples.

@@ -104,9 +104,8 @@ def results_ui(choice: state.ModelChoice, result: Evaluation, seconds: float) ->
 
 def spot_ui(result) -> None:
     st.markdown("**Spot check** — the tutorial's ten examples")
-    rows = [{"source": str(s.tolist()), "expected": str(t.tolist()), "predicted": str(p.tolist()),
-             "right": "yes" if ok else "NO"}
-            for s, t, p, ok in zip(result.source[:10], result.target[:10], result.predicted[:10], result.correct[:10])]
+    rows = [{"source": str(row["source"]), "expected": str(row["expected"]), "predicted": str(row["predicted"]),
+             "right": "yes" if row["correct"] else "NO"} for row in result.examples(10)]
     st.dataframe(rows, hide_index=True, key="spot_table")
 
 
@@ -171,7 +170,7 @@ def comparable(choice: state.ModelChoice, options: dict[str, state.ModelChoice])
     """The models a length probe can set beside this one: same task, same values, same target length (a
     plain and an attention model of one problem)."""
     def problem_key(p):
-        return p.task, p.cardinality, p.n_in if p.task == "reverse-all" else p.n_out
+        return p.task, p.cardinality, p.steps_for(p.n_in)
     return [key for key, other in options.items() if problem_key(other.problem) == problem_key(choice.problem)]
 
 
@@ -183,8 +182,6 @@ def short_label(choice: state.ModelChoice) -> str:
 
 def generalization_ui(choice: state.ModelChoice) -> None:
     """Exact accuracy per source length for this model and the comparable ones: where what it learned breaks."""
-    from s2s.decode import shortest_source
-
     st.subheader("Length generalization")
     problem = choice.problem
     options = state.model_options()
@@ -194,7 +191,7 @@ def generalization_ui(choice: state.ModelChoice) -> None:
     chosen = cols[0].multiselect("Beside it", others, default=others[:3], format_func=lambda k: short_label(options[k]),
                                  key="generalization_models",
                                  help="Models of the same task and values (e.g. a plain and an attention model).")
-    shortest = shortest_source(problem)
+    shortest = problem.shortest_source
     longest = min(100, max(30, problem.n_in + 20))
     low, high = cols[1].slider("Source lengths", shortest, longest, (max(shortest, problem.n_in - 2),
                                                                      min(longest, max(problem.n_in + 10, 16))),

@@ -14,7 +14,7 @@ import streamlit as st
 from s2s import charts
 from s2s.config import MAX_LENGTH
 from s2s.data import aligned_positions, parse_sequence, random_sources, target_of
-from s2s.decode import attention_alignment, shortest_source
+from s2s.decode import attention_alignment
 from s2s.service import ServiceError
 from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 from s2s.ui import state
@@ -148,7 +148,7 @@ def read_link() -> None:
             st.session_state["explore_feed"] = params["feed"]
         else:
             notes.append(f"“{params['feed'][:20]}” is not a decoder feedback (use {' or '.join(FEEDS)})")
-    steps = len(view.text.split()) if problem.task == "reverse-all" else problem.n_out  # of the source shown
+    steps = problem.steps_for(len(view.text.split()))  # of the source shown
     if "shown" in params:
         if params["shown"].isdecimal() and 0 <= int(params["shown"]) <= steps:
             view.shown = int(params["shown"])
@@ -236,7 +236,7 @@ def input_ui(view: View, problem) -> list[int] | None:
     view.text = text_col.text_input(
         f"Source: {problem.n_in} values from 1 to {problem.cardinality}", key="explore_text",
         help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5]. "
-             f"Other lengths (from {shortest_source(problem)} to {MAX_LENGTH}) decode too: they probe how far "
+             f"Other lengths (from {problem.shortest_source} to {MAX_LENGTH}) decode too: they probe how far "
              "what the model learned generalizes.")
     button_col.button("Random example", key="explore_random", icon=":material/casino:",
                       on_click=lambda: st.session_state.update(explore_text=random_text(problem)))
@@ -356,14 +356,11 @@ def output_row(trace, expected, shown: int) -> str:
 
 
 def describe_input(trace, t: int) -> str:
-    token = int(trace.input_tokens()[0, t])
-    if token == 0:
-        return "the start token **0** (one-hot)"
-    if token > 0:
-        return f"token **{token}** (one-hot)" + (" — forced by the what-if" if t - 1 in trace.forced else "")
-    if not trace.inputs[0, t].any():
-        return "an **all-zero vector** (the classic loop's first input)"
-    return f"the **probability vector** of step {t} (its largest entry: {int(trace.inputs[0, t].argmax())})"
+    kind, value = trace.input_kind(t)
+    if kind == "token":
+        return f"token **{value}** (one-hot)" + (" — forced by the what-if" if t - 1 in trace.forced else "")
+    return {"start": "the start token **0** (one-hot)", "zeros": "an **all-zero vector** (the classic loop's first input)",
+            "probs": f"the **probability vector** of step {t} (its largest entry: {value})"}[kind]
 
 
 def step_line(trace, expected, t: int) -> str:
@@ -518,8 +515,7 @@ def colouring_label(name: str, problem) -> str:
     """A colouring's name, with the output step or source position it equals under the task (sorting has none)."""
     kind, _, index = name.partition(":")
     j = int(index)
-    copies = {"reverse-prefix": lambda i: problem.n_out - 1 - i, "copy-prefix": lambda i: i,
-              "reverse-all": lambda i: problem.n_in - 1 - i}.get(problem.task)  # output i copies source copies(i)
+    copies = None if problem.task == "sort-prefix" else problem.copied_position  # output i copies source copies(i)
     if kind == "out":
         return f"expected output {j + 1}" + (f" (= source value {copies(j) + 1})" if copies else "")
     outputs = [i for i in range(problem.n_out) if copies and copies(i) == j]
@@ -630,7 +626,7 @@ feed = feed_col.radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, ke
 source = input_ui(view, problem)
 if source is None:
     st.stop()
-steps = len(source) if problem.task == "reverse-all" else problem.n_out
+steps = problem.steps_for(len(source))
 forced = what_if_ui(view, problem, steps)
 
 svc = state.require_worker()
