@@ -37,6 +37,7 @@ from typing import Callable, Protocol
 from s2s import share, snapshots, store
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 from s2s.history import History
+from s2s.messages import TrainingProgress
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 ACTIVE = ("queued", "starting", "running", "stopping")
@@ -338,7 +339,7 @@ class Job:
     spec: JobSpec
     history: History
     status: str = "queued"  # queued, starting, running, stopping, completed, target reached, stopped, failed
-    progress: dict = field(default_factory=dict)  # the latest progress payload (samples_seen, loss, eta, ...)
+    progress: TrainingProgress = field(default_factory=TrainingProgress)  # the latest report
     result: dict = field(default_factory=dict)    # the "done" payload: reason, accuracy, directory of the model
     error: str | None = None
     note: str | None = None
@@ -371,7 +372,7 @@ class Job:
 
     @property
     def elapsed(self) -> float:
-        return self.result.get("elapsed") or self.progress.get("elapsed") or 0.0
+        return self.result.get("elapsed") or self.progress.elapsed or 0.0
 
 
 @dataclass(frozen=True)
@@ -720,9 +721,9 @@ class Service:
             if kind == "started":
                 if job.status == "starting":
                     job.status = "running"
-                job.progress = {"samples_seen": 0, "total_samples": payload["total_samples"], "elapsed": 0.0}
+                job.progress = TrainingProgress(total_samples=payload["total_samples"])
             elif kind == "progress":
-                job.history.extend(payload.pop("increment"))
+                job.history.extend(payload.increment)
                 job.progress = payload
             elif kind == "done":
                 job.history.extend(payload.pop("increment"))

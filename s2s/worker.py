@@ -311,6 +311,7 @@ def train_job(conn: Connection, prime_default: bool) -> None:
     from s2s import snapshots, store
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
     from s2s.evaluate import evaluate
+    from s2s.messages import TrainingProgress
     from s2s.train import Trainer
 
     default = (ProblemConfig(), ModelConfig(), TrainConfig())
@@ -348,12 +349,7 @@ def train_job(conn: Connection, prime_default: bool) -> None:
         history = p.history
         increment = history.increment(*sent)
         sent[:] = [len(history.loss), len(history.eval_exact)]
-        conn.send(("progress", {
-            "increment": increment, "samples_seen": p.samples_seen, "total_samples": p.total_samples,
-            "loss": p.loss, "token_accuracy": p.token_accuracy, "exact_accuracy": p.exact_accuracy,
-            "elapsed": p.elapsed, "samples_per_second": p.samples_per_second, "eta_seconds": p.eta_seconds,
-            "live_samples": p.live_samples,
-        }))
+        conn.send(("progress", TrainingProgress.of(p, increment)))
 
     try:
         live = snapshots.live_path(spec["directory"])

@@ -331,7 +331,7 @@ def live_tick(job_id: int, seen: int) -> None:
         ui.live_fresh = False
         return
     job = next((j for j in state.my_jobs() if j.id == job_id), None)
-    if job is None or job.status != "running" or (job.progress.get("live_samples") or 0) > seen:
+    if job is None or job.status != "running" or (job.progress.live_samples or 0) > seen:
         st.rerun(scope="app")
 
 
@@ -671,7 +671,7 @@ st.caption(f"The encoder reads {' '.join(map(str, source))} and hands the decode
            "decoder step's softmax" + ("; beside it, where each step's attention looked." if trace.attention
                                       is not None else "."))
 if live_seen is not None:
-    total = choice.job.progress.get("total_samples") or choice.job.spec.train.samples
+    total = choice.job.progress.total_samples or choice.job.spec.train.samples
     st.info(f"Live: run {choice.job.id}'s newest weights, after **{live_seen:,}** of its {total:,} training samples. "
             "The view follows them as the run trains.", icon=":material/sensors:")
     follow_live(choice.job.id, live_seen)

@@ -158,9 +158,9 @@ def speed_estimate(spec: JobSpec, jobs: list[Job]) -> tuple[float | None, str]:
     (scaled by the work per sample), else from this machine's default speed, for batch 256 only."""
     work = work_per_sample(spec)
     for job in reversed(jobs):
-        if job.spec.train.batch_size == spec.train.batch_size and job.elapsed and job.progress.get("samples_seen"):
-            rate = job.progress["samples_seen"] / job.elapsed * work_per_sample(job.spec) / work
-            return rate, (f"From run {job.id}'s speed ({job.progress['samples_seen'] / job.elapsed:,.0f} samples/s), "
+        if job.spec.train.batch_size == spec.train.batch_size and job.elapsed and job.progress.samples_seen:
+            rate = job.progress.samples_seen / job.elapsed * work_per_sample(job.spec) / work
+            return rate, (f"From run {job.id}'s speed ({job.progress.samples_seen / job.elapsed:,.0f} samples/s), "
                           "scaled by the work per sample (parameters × time steps).")
     if spec.train.batch_size == REFERENCE_BATCH:
         reference = work_per_sample(JobSpec(PROBLEM, MODEL, DEFAULTS))
@@ -189,10 +189,10 @@ def status_text(job: Job) -> str:
     if job.status == "starting":
         return "**Starting** the training process…"
     p = job.progress
-    if not p.get("samples_per_second"):
+    if not p.samples_per_second:
         return "**Building** the model and its data…"
-    exact = "–" if p.get("exact_accuracy") is None else f"{100 * p['exact_accuracy']:.1f} %"
-    return (f"loss **{p['loss']:.4f}** · token accuracy **{100 * p['token_accuracy']:.1f} %** · "
+    exact = "–" if p.exact_accuracy is None else f"{100 * p.exact_accuracy:.1f} %"
+    return (f"loss **{p.loss:.4f}** · token accuracy **{100 * p.token_accuracy:.1f} %** · "
             f"held-out exact accuracy **{exact}**")
 
 
@@ -211,9 +211,9 @@ def live_ui(job_id: int, log_loss: bool) -> None:
         button.button("Stop", type="primary", key=f"stop_{job.id}", icon=":material/stop:", on_click=stop_run,
                       args=(job.id,), disabled=job.status == "stopping", use_container_width=True)
         p = job.progress
-        seen, total = p.get("samples_seen", 0), p.get("total_samples", job.spec.train.samples * job.spec.train.epochs)
-        eta = "" if p.get("eta_seconds") is None else f" · ETA {p['eta_seconds']:,.0f} s"
-        rate = f" · {p['samples_per_second']:,.0f} samples/s" if p.get("samples_per_second") else ""
+        seen, total = p.samples_seen, p.total_samples or job.spec.train.samples * job.spec.train.epochs
+        eta = "" if p.eta_seconds is None else f" · ETA {p.eta_seconds:,.0f} s"
+        rate = f" · {p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""
         if job.status in ("running", "stopping"):
             st.progress(min(seen / total, 1.0), text=f"{seen:,} / {total:,} samples{rate}{eta}")
         st.markdown(status_text(job))
