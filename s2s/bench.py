@@ -144,24 +144,52 @@ def live_view_times(problem: ProblemConfig, config: TrainConfig, repeats: int = 
     return min(live), min(plain)
 
 
-def measure(setup: Setup, log=print) -> list[dict]:
-    problem = setup.problem
-    rows = []
+class _Rows(list):
+    """The table's rows, each logged as it is measured."""
 
-    def row(name, classic, ours, unit, note=""):
-        rows.append({"figure": name, "classic": classic, "ours": ours, "unit": unit,
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def add(self, name, classic, ours, unit, note=""):
+        self.append({"figure": name, "classic": classic, "ours": ours, "unit": unit,
                      "ratio": classic / ours if ours else float("inf"), "note": note})
-        log(f"  {name}: classic {classic:.4g} {unit}, ours {ours:.4g} {unit}")
+        self.log(f"  {name}: classic {classic:.4g} {unit}, ours {ours:.4g} {unit}")
 
+
+def measure(setup: Setup, log=print) -> list[dict]:
+    rows = _Rows(log)
     # 1. Data generation.
     random.seed(1)
-    (x1, x2, y), classic_data = _timed(classic_dataset, problem, setup.samples)
-    _, ours_data = _timed(generate, problem, setup.samples, 1)
-    row(f"data generation, {setup.samples:,} samples", classic_data, ours_data, "s")
+    data, classic_data = _timed(classic_dataset, setup.problem, setup.samples)
+    _, ours_data = _timed(generate, setup.problem, setup.samples, 1)
+    rows.add(f"data generation, {setup.samples:,} samples", classic_data, ours_data, "s")
+    classic, trainer = _time_to_accuracy(setup, data, classic_data, rows)
+    _decoder_step(setup.problem, classic, trainer, rows)
+    _exact_accuracy(setup, classic, trainer.model, rows)
+    # 5. Live-view overhead: the Train page's callbacks (history, held-out evaluations, a chart built every
+    #    0.4 s) against a plain fit of the same model and data, in a fresh process (this one's heap, full of
+    #    the classic pipeline's objects, makes Python's garbage collector pause for longer than the
+    #    callbacks cost), alternated three times, best of each: single runs here vary by more than the overhead.
+    name = "quick" if setup is QUICK else "full"
+    live_fit, plain_fit = json.loads(_run_child("live-view", name))
+    rows.add("live view: training time", live_fit, plain_fit, "s",
+             "here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of 3 "
+             "each): ratio - 1 is the overhead")
+    # 6. Peak memory, each pipeline alone in a fresh process.
+    floor = _peak_rss_child("tensorflow", name)
+    rows.add("peak memory, training", _peak_rss_child("classic", name), _peak_rss_child("ours", name), "GB",
+             f"TensorFlow + Keras alone: {floor:.2f} GB")
+    return list(rows)
 
-    # 2. Time to accuracy, both measured on our trainer's held-out set.
+
+def _time_to_accuracy(setup: Setup, data, classic_data: float, rows: _Rows):
+    """2. Time to accuracy, both measured on our trainer's held-out set. Returns the classic (encoder, decoder)
+    and our trainer, for the rows that follow."""
+    problem = setup.problem
     keras.utils.set_random_seed(1)
     model, encoder, decoder = classic_models(problem)
+    x1, x2, y = data
     _, classic_fit = _timed(model.fit, [x1, x2], y, batch_size=32, epochs=1, verbose=0)
     started = time.perf_counter()
     trainer = Trainer(problem, ModelConfig(), TrainConfig(samples=setup.cap, target_accuracy=setup.target))
@@ -177,14 +205,19 @@ def measure(setup: Setup, log=print) -> list[dict]:
         tokens.append(probs[:, 0].argmax(-1))
         inputs = probs
     classic_exact = float((np.stack(tokens, 1) == holdout.target).all(1).mean())
-    row("time to accuracy (data + fit)", classic_data + classic_fit, ours_to_target, "s",
-        f"classic reaches {100 * classic_exact:.1f} % after one epoch; ours stops at "
-        f"{100 * result.exact_accuracy:.1f} % (target {100 * setup.target:.1f} %) after "
-        f"{result.history.samples[-1]:,} samples ({result.reason})")
+    rows.add("time to accuracy (data + fit)", classic_data + classic_fit, ours_to_target, "s",
+             f"classic reaches {100 * classic_exact:.1f} % after one epoch; ours stops at "
+             f"{100 * result.exact_accuracy:.1f} % (target {100 * setup.target:.1f} %) after "
+             f"{result.history.samples[-1]:,} samples ({result.reason})")
+    return (encoder, decoder), trainer
 
-    # 3. One decoder step.
+
+def _decoder_step(problem: ProblemConfig, classic, trainer, rows: _Rows) -> None:
+    """3. One decoder step."""
+    encoder, decoder = classic
     ours_model = trainer.model
-    one = holdout.source[:1]
+    eye = np.eye(problem.n_classes, dtype=np.float32)
+    one = trainer.holdout.source[:1]
     state = encoder.predict(eye[one], verbose=0)
     step_input = np.zeros((1, 1, problem.n_classes))
     decoder.predict([step_input] + list(state), verbose=0)
@@ -192,35 +225,24 @@ def measure(setup: Setup, log=print) -> list[dict]:
     _, classic_steps = _timed(lambda: [decoder.predict([step_input] + list(state), verbose=0) for _ in range(repeats)])
     decode(ours_model, one)
     _, ours_decodes = _timed(lambda: [decode(ours_model, one) for _ in range(200)])
-    row("one decoder step", 1000 * classic_steps / repeats, 1000 * ours_decodes / 200 / problem.n_out, "ms",
-        f"classic: one predict(); ours: the app's decode path (encoder and all {problem.n_out} steps in one graph "
-        f"call: {1000 * ours_decodes / 200:.2f} ms per whole decode), divided by {problem.n_out}")
+    rows.add("one decoder step", 1000 * classic_steps / repeats, 1000 * ours_decodes / 200 / problem.n_out, "ms",
+             f"classic: one predict(); ours: the app's decode path (encoder and all {problem.n_out} steps in one "
+             f"graph call: {1000 * ours_decodes / 200:.2f} ms per whole decode), divided by {problem.n_out}")
 
-    # 4. Exact accuracy of eval_n sequences.
+
+def _exact_accuracy(setup: Setup, classic, ours_model, rows: _Rows) -> None:
+    """4. Exact accuracy of eval_n sequences."""
+    encoder, decoder = classic
+    problem = setup.problem
+    eye = np.eye(problem.n_classes, dtype=np.float32)
     sources = generate(problem, setup.eval_n, 77).source
     k = setup.eval_one_by_one
     _, classic_some = _timed(lambda: [classic_predict_sequence(encoder, decoder, eye[s[None]], problem)
                                       for s in sources[:k]])
     predict(ours_model, sources[:10])
     _, ours_eval = _timed(predict, ours_model, sources)
-    row(f"exact accuracy of {setup.eval_n:,} sequences", classic_some * setup.eval_n / k, ours_eval, "s",
-        f"classic extrapolated from {k:,} sequences decoded one by one")
-
-    # 5. Live-view overhead: the Train page's callbacks (history, held-out evaluations, a chart built every
-    #    0.4 s) against a plain fit of the same model and data, in a fresh process (this one's heap, full of
-    #    the classic pipeline's objects, makes Python's garbage collector pause for longer than the
-    #    callbacks cost), alternated three times, best of each: single runs here vary by more than the overhead.
-    name = "quick" if setup is QUICK else "full"
-    live_fit, plain_fit = json.loads(_run_child("live-view", name))
-    row("live view: training time", live_fit, plain_fit, "s",
-        "here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of 3 "
-        "each): ratio - 1 is the overhead")
-
-    # 6. Peak memory, each pipeline alone in a fresh process.
-    floor = _peak_rss_child("tensorflow", name)
-    row("peak memory, training", _peak_rss_child("classic", name), _peak_rss_child("ours", name), "GB",
-        f"TensorFlow + Keras alone: {floor:.2f} GB")
-    return rows
+    rows.add(f"exact accuracy of {setup.eval_n:,} sequences", classic_some * setup.eval_n / k, ours_eval, "s",
+             f"classic extrapolated from {k:,} sequences decoded one by one")
 
 
 def run(quick: bool = False, as_json: bool = False) -> int:

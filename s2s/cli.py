@@ -39,11 +39,22 @@ def _seed(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """A fresh parser on every call: nothing of one command line is kept for the next (tests call main repeatedly)."""
     parser = _Parser(prog="python -m s2s", description="Seq2Seq Studio: the encoder-decoder LSTM on the "
                      "integer sequence problem (reverse the first n_out of n_in random values).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    defaults = TrainConfig()
+    _add_train(sub)
+    _add_decode(sub)
+    _add_evaluate(sub)
+    _add_models(sub)
+    bench = sub.add_parser("bench", help="time the classic recipe and ours side by side")
+    bench.add_argument("--quick", action="store_true", help="a small config, under a minute")
+    bench.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
 
+
+def _add_train(sub) -> None:
+    defaults = TrainConfig()
     train = sub.add_parser("train", help="train a model and save it with its model card")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from named training settings "
                        "(classic: the tutorial's 100,000 samples, 1 epoch, batch 32, Adam 0.001)")
@@ -76,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--notes", help="a sentence for the model card")
     train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
 
+
+def _add_decode(sub) -> None:
     decode = sub.add_parser("decode", help="decode one source: step by step, by beam search, or by sampling")
     decode.add_argument("--model", required=True, help="model folder, e.g. pretrained/classic")
     decode.add_argument("values", nargs="+", help="the source values, e.g. 13 28 18 7 9 5")
@@ -92,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--seed", type=_seed, help="sample only: random seed (default 1)")
     decode.add_argument("--json", action="store_true", help="print one JSON document")
 
+
+def _add_evaluate(sub) -> None:
     evaluate = sub.add_parser("evaluate", help="exact-sequence accuracy on random sequences, plus a spot check")
     evaluate.add_argument("--model", required=True, help="model folder")
     evaluate.add_argument("--n", type=int, default=EVAL_N, help=f"sequences (default {EVAL_N})")
@@ -103,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
                           f"(1..{MAX_BEAM_WIDTH}) instead of greedy decoding")
     evaluate.add_argument("--json", action="store_true", help="print one JSON document")
 
+
+def _add_models(sub) -> None:
+    """list, export and import: the saved models."""
     listing = sub.add_parser("list", help="list saved models with a one-line summary")
     listing.add_argument("--root", default="pretrained", help="folder of model folders (default pretrained)")
     listing.add_argument("--json", action="store_true", help="print one JSON document")
@@ -116,11 +134,6 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--name", required=True, help="the new model's name: letters, digits, '-' and '_'")
     importing.add_argument("--root", default="pretrained", help="folder of model folders (default pretrained)")
     importing.add_argument("--overwrite", action="store_true", help="replace a model of that name")
-
-    bench = sub.add_parser("bench", help="time the classic recipe and ours side by side")
-    bench.add_argument("--quick", action="store_true", help="a small config, under a minute")
-    bench.add_argument("--json", action="store_true", help="print one JSON document")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,15 @@
-"""Shared fixtures: a tiny real model trained once per test session (cardinality 9, 4 -> 2, 32 units)."""
+"""Shared fixtures: a tiny real model trained once per test session (cardinality 9, 4 -> 2, 32 units); the
+`browser` marker on the modules that drive a real Chromium."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -12,6 +19,30 @@ TINY_PROBLEM = ProblemConfig(cardinality=9, n_in=4, n_out=2)
 TINY_MODEL = ModelConfig(units=32)
 TINY_TRAIN = TrainConfig(samples=20_000, epochs=1, batch_size=32, learning_rate=0.005, seed=3, eval_every=2000,
                          schedule="constant")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m s2s ARGS` without a new process: s2s.cli.main(args) in this one (a process that imports
+    TensorFlow costs 3-4 s), with its exit code, stdout and stderr as a subprocess would give them. argparse's
+    exits (--help) give their code. A few tests start the real `python -m s2s` for what only a process shows."""
+    out, err = io.StringIO(), io.StringIO()
+    from s2s import cli
+
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit:
+            code = exit.code
+    return subprocess.CompletedProcess(["python", "-m", "s2s", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real `python -m s2s ARGS`, in a process of its own, from the project's folder."""
+    return subprocess.run([sys.executable, "-m", "s2s", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +84,17 @@ def lambda_payload(tmp_path_factory):
     keras.Model([source, decoder_input], out).save(path)
     marker.unlink(missing_ok=True)  # building the model ran it once, here in the test, on purpose
     return path, marker
+
+
+BROWSER_MODULES = {"test_browser", "test_classroom"}  # each starts Chromium against `streamlit run app.py`
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test of the browser modules `browser`, so `-m "not browser"` leaves Chromium unstarted."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rsplit(".", 1)[-1] in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.hookimpl(hookwrapper=True)

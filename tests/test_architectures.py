@@ -1,8 +1,6 @@
 """More than the tutorial's model: stacked layers, attention, the four tasks, and sources of other lengths."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from s2s.data import generate, target_of
 from s2s.decode import decode
 from s2s.evaluate import evaluate
 from s2s.model import Seq2Seq
+from tests.conftest import run_cli
 
 SMALL = ProblemConfig(9, 6, 3)
 
@@ -146,30 +145,27 @@ def test_evaluate_at_other_source_lengths(tiny_model):
         evaluate(tiny_model, 10, 3, n_in=1)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "s2s", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_cli_trains_a_stacked_attention_model_for_a_task_and_probes_other_lengths(tmp_path):
     out = tmp_path / "att"
-    done = _cli("train", "--cardinality", "9", "--n-in", "5", "--n-out", "5", "--task", "reverse-all", "--units",
+    done = run_cli("train", "--cardinality", "9", "--n-in", "5", "--n-out", "5", "--task", "reverse-all", "--units",
                 "16", "--layers", "2", "--attention", "--samples", "3000", "--batch-size", "64", "--snapshots", "2",
                 "--out", str(out))
     assert done.returncode == 0, done.stderr
     card = json.loads((out / "card.json").read_text())
     assert card["problem"]["task"] == "reverse-all" and card["model"] == {"units": 16, "layers": 2, "attention": True}
     assert "--task reverse-all" in card["reproduce"] and "--layers 2 --attention" in card["reproduce"]
-    probe = _cli("evaluate", "--model", str(out), "--n", "200", "--n-in", "8", "--json")
+    probe = run_cli("evaluate", "--model", str(out), "--n", "200", "--n-in", "8", "--json")
     assert probe.returncode == 0, probe.stderr
     figures = json.loads(probe.stdout)
     assert figures["n_in"] == 8 and len(figures["per_position_accuracy"]) == 8
-    decoded = _cli("decode", "--model", str(out), "1", "2", "3", "4", "5", "6", "7", "--json")
+    decoded = run_cli("decode", "--model", str(out), "1", "2", "3", "4", "5", "6", "7", "--json")
     assert decoded.returncode == 0, decoded.stderr
     assert json.loads(decoded.stdout)["expected"] == [7, 6, 5, 4, 3, 2, 1]
     for bad in (["--task", "shuffle"], ["--layers", "0"], ["--layers", "5"], ["--task", "reverse-all"],
                 ["--attention", "yes"]):
-        refused = _cli("train", "--cardinality", "9", "--n-in", "5", "--n-out", "3", *bad, "--out", str(tmp_path / "x"))
+        refused = run_cli("train", "--cardinality", "9", "--n-in", "5", "--n-out", "3", *bad, "--out",
+                          str(tmp_path / "x"))
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr, bad
     for bad in (["--n-in", "0"], ["--n-in", "101"], ["--n-in", "x"]):
-        refused = _cli("evaluate", "--model", str(out), *bad)
+        refused = run_cli("evaluate", "--model", str(out), *bad)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, bad

@@ -1,16 +1,17 @@
-"""The CLI end to end, in subprocesses, exactly as a user types it."""
+"""The CLI end to end, as a user types it: s2s.cli.main(argv) in this process (run_cli), and the real
+`python -m s2s` in a process of its own for what only a process shows (its exit code, one line on stderr)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from tests.conftest import run_cli, run_process
 
-def run(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "s2s", *args], capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
+
+def run(*args):
+    """A command that must succeed."""
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
     return result
 
 
@@ -22,6 +23,29 @@ def cli_model(tmp_path_factory):
                  "--out", str(out))
     assert "Held-out exact-sequence accuracy" in result.stdout
     return out
+
+
+def test_python_dash_m_s2s_decodes_and_refuses_in_processes_of_their_own(cli_model, tmp_path):
+    """The entry point itself: exit 0 and one JSON document on stdout; exit 2 and one line on stderr, no
+    traceback, nothing written."""
+    done = run_process("decode", "--model", str(cli_model), "3", "7", "1", "9", "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert json.loads(done.stdout)["expected"] == [7, 3]
+    refused = run_process("train", "--out", str(tmp_path / "bad name"))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1, refused.stderr
+    assert "Invalid model name" in refused.stderr and "Traceback" not in refused.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_called_again_in_one_process_answers_the_same(cli_model):
+    """Nothing of one command line leaks into the next: the tests call main() many times in one process."""
+    args = ("decode", "--model", str(cli_model), "3", "7", "1", "9", "--strategy", "sample", "--json")
+    first = run(*args)
+    assert run_cli("decode", "--model", str(cli_model), "1", "--json").returncode == 2
+    assert run("list", "--root", str(cli_model.parent)).returncode == 0
+    again = run(*args)
+    assert (again.stdout, again.stderr) == (first.stdout, first.stderr)
 
 
 def test_train_saves_a_model_with_a_reproducible_card(cli_model):
@@ -125,7 +149,7 @@ def test_evaluate_with_a_beam(cli_model):
 ])
 def test_bad_input_gives_one_line_and_exit_2(cli_model, tmp_path, args, words):
     args = [a.replace("MODEL", str(cli_model)).replace("OUTDIR", str(tmp_path)) for a in args]
-    result = run(*args, check=False)
+    result = run_cli(*args)
     assert result.returncode == 2
     assert words in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -63,11 +63,11 @@ def test_the_beam_tree_holds_each_kept_prefix_expansions_and_marks_the_best_path
     best = [node for node in tree if node.best]
     assert [node.step for node in best] == [0, 1, 2] and [node.token for node in best] == beam.best[0].tolist()
     assert best[-1].total == pytest.approx(beam.total[0, 0])
-    for node in tree:
-        if node.parent >= 0:
-            parent = tree[node.parent]
-            assert parent.kept and parent.step == node.step - 1
-            assert node.total == pytest.approx(parent.total + node.logp)
+    for node in tree:  # a node without a parent is a first step's, its total its own log-probability
+        parent = tree[node.parent] if node.parent >= 0 else None
+        kept, step, total = (parent.kept, parent.step, parent.total) if parent is not None else (True, -1, 0.0)
+        assert kept and step == node.step - 1, node
+        assert node.total == pytest.approx(total + node.logp)
 
 
 def test_sampling_is_reproducible_and_tends_to_greedy_as_t_goes_to_zero(classic, sources):

@@ -48,8 +48,7 @@ def test_stop_request_ends_training_within_one_batch():
         if not stop_at and len(progress.history.loss) >= 5:
             stop_at["batches"] = len(progress.history.loss)
             threading.Thread(target=trainer.stop).start()
-            while not trainer.stop_event.is_set():
-                pass
+            assert trainer.stop_event.wait(timeout=30), "stop() from another thread never set the stop event"
 
     result = trainer.run(on_progress, progress_every=0.0)
     assert result.reason == "stopped"
