@@ -1,5 +1,6 @@
 """Evaluate page: exact and per-position accuracy on N random sequences, spot check, confusion, failures; for a
-model with a training timeline, its held-out accuracy per output step at every snapshot of training."""
+model with a training timeline, its held-out accuracy per output step at every snapshot of training; and how its
+accuracy holds at other source lengths (s2s/ui/evaluate_lengths.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ import numpy as np
 import streamlit as st
 
 from s2s import charts
+from s2s.config import EVAL_N, EVAL_SEED
 from s2s.evaluate import Evaluation
 from s2s.replay import AccuracyOverTraining
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.evaluate_lengths import Generalization, generalization_ui
+from s2s.ui.page_settings import PageSettings
 
 MAX_FAILURES = 20
-
-
 FEEDS = {"argmax": "Greedy", "softmax": "Classic tutorial loop"}
+
+
+@dataclass
+class EvaluateSettings(PageSettings):
+    """What an evaluation measures: how many random sequences, from which seed (widgets evaluate_n, evaluate_seed)."""
+
+    prefix = "evaluate_"
+    n: int = EVAL_N
+    seed: int = EVAL_SEED
 
 
 @dataclass
@@ -32,33 +43,24 @@ class Result:
 
 @dataclass
 class EvaluateState:
-    """The Evaluate page's state: the last evaluation, and each model's last replay of its timeline."""
+    """The Evaluate page's state: its settings, the last evaluation, each model's last replay of its timeline, and
+    the last length generalization."""
 
+    settings: EvaluateSettings = field(default_factory=EvaluateSettings)
     result: Result | None = None
     over_training: dict[str, AccuracyOverTraining] = field(default_factory=dict)
     generalization: Generalization | None = None
-
-
-@dataclass
-class Generalization:
-    """Exact accuracy per source length of some models on one task: (lengths, label -> accuracies, label -> the
-    length it was trained on), with the models' keys and the settings it was measured with."""
-
-    keys: tuple[str, ...]
-    lengths: list[int]
-    curves: dict[str, list[float]]
-    trained_on: dict[str, int]
-    n: int
 
 
 def page_state() -> EvaluateState:
     return st.session_state.setdefault("evaluate", EvaluateState())
 
 
-def run_ui(choice: state.ModelChoice) -> None:
+def run_ui(choice: state.ModelChoice, page: EvaluateState) -> None:
     cols = st.columns([2, 1, 1], vertical_alignment="bottom")
-    n = cols[0].number_input("Random sequences", 100, 100_000, 1000, step=1000, key="evaluate_n")
-    seed = cols[1].number_input("Seed", 0, 2**31 - 1, 7, key="evaluate_seed")
+    settings = page.settings
+    n = cols[0].number_input("Random sequences", 100, 100_000, step=1000, **settings.widget("n"))
+    seed = cols[1].number_input("Seed", 0, 2**31 - 1, **settings.widget("seed"))
     if not cols[2].button("Evaluate", type="primary", key="evaluate_button", icon=":material/play_arrow:"):
         return
     svc = state.require_worker()
@@ -72,7 +74,7 @@ def run_ui(choice: state.ModelChoice) -> None:
         st.error(str(error))
         return
     bar.empty()
-    page_state().result = Result(choice.key, result, time.perf_counter() - started)
+    page.result = Result(choice.key, result, time.perf_counter() - started)
 
 
 def results_ui(choice: state.ModelChoice, result: Evaluation, seconds: float) -> None:
@@ -121,12 +123,12 @@ def failures_ui(key: str, result) -> None:
         cols[1].markdown(f"expected `{result.target[i].tolist()}`")
         cols[2].markdown(f"predicted `{result.predicted[i].tolist()}`")
         if cols[3].button("Explore", key=f"open_{i}", on_click=state.open_in_explore, args=(key, result.source[i])):
-            st.switch_page("explore.py")  # relative to the pages' script, s2s/ui/studio.py
+            st.switch_page("explore/page.py")  # relative to the pages' script, s2s/ui/studio.py
     if len(failing) > MAX_FAILURES:
         st.caption(f"Showing the first {MAX_FAILURES}.")
 
 
-def over_training_ui(choice: state.ModelChoice) -> None:
+def over_training_ui(choice: state.ModelChoice, page: EvaluateState) -> None:
     """Held-out accuracy per output step at every snapshot of the model's training timeline, if it has one."""
     svc = state.require_worker()
     try:
@@ -143,12 +145,11 @@ def over_training_ui(choice: state.ModelChoice) -> None:
     n = cols[0].select_slider("Held-out sequences", [500, 1000, 2000, 5000], value=1000, key="over_training_n")
     feed = cols[1].radio("Decoder feedback", list(FEEDS), format_func=FEEDS.get, horizontal=True,
                          key="over_training_feed")
-    page = page_state()
     if cols[2].button("Replay training", key="over_training_button", icon=":material/history:"):
         bar = st.progress(0.0, text="Decoding at each snapshot…")
         try:
             page.over_training[choice.key] = svc.accuracy_over_training(
-                choice.directory, int(n), 7, feed, on_progress=lambda done, total: bar.progress(
+                choice.directory, int(n), EVAL_SEED, feed, on_progress=lambda done, total: bar.progress(
                     done / total, text=f"snapshot {done} of {total}"))
         except (ValueError, ServiceError) as error:
             st.error(str(error))
@@ -166,83 +167,15 @@ def over_training_ui(choice: state.ModelChoice) -> None:
                     for t, v in enumerate(firsts)) + ".")
 
 
-def comparable(choice: state.ModelChoice, options: dict[str, state.ModelChoice]) -> list[str]:
-    """The models a length probe can set beside this one: same task, same values, same target length (a
-    plain and an attention model of one problem)."""
-    def problem_key(p):
-        return p.task, p.cardinality, p.steps_for(p.n_in)
-    return [key for key, other in options.items() if problem_key(other.problem) == problem_key(choice.problem)]
-
-
-def short_label(choice: state.ModelChoice) -> str:
-    config = choice.config
-    shape = f"{config.units} units" + (f" × {config.layers}" if config.layers > 1 else "")
-    return f"{choice.label.split(' — ')[0].split(' (')[0]} ({shape}{', attention' if config.attention else ''})"
-
-
-def generalization_ui(choice: state.ModelChoice) -> None:
-    """Exact accuracy per source length for this model and the comparable ones: where what it learned breaks."""
-    st.subheader("Length generalization")
-    problem = choice.problem
-    options = state.model_options()
-    candidates = comparable(choice, options)
-    others = [k for k in candidates if k != choice.key]
-    cols = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
-    chosen = cols[0].multiselect("Beside it", others, default=others[:3], format_func=lambda k: short_label(options[k]),
-                                 key="generalization_models",
-                                 help="Models of the same task and values (e.g. a plain and an attention model).")
-    shortest = problem.shortest_source
-    longest = min(100, max(30, problem.n_in + 20))
-    low, high = cols[1].slider("Source lengths", shortest, longest, (max(shortest, problem.n_in - 2),
-                                                                     min(longest, max(problem.n_in + 10, 16))),
-                               key="generalization_lengths")
-    n = cols[2].select_slider("Per length", [200, 500, 1000, 2000], value=500, key="generalization_n")
-    page = page_state()
-    keys = (choice.key, *chosen)
-    if cols[3].button("Measure", key="generalization_button", icon=":material/straighten:"):
-        svc = state.require_worker()
-        lengths = list(range(low, high + 1))
-        bar = st.progress(0.0, text="Decoding…")
-        curves, trained_on = {}, {}
-        try:
-            for i, key in enumerate(keys):
-                label = short_label(options[key])
-                if label in curves:  # two models of one name (a saved one and its upload): tell them apart
-                    label = f"{label} [{key}]"
-                curves[label], trained_on[label] = [], options[key].problem.n_in
-                for j, length in enumerate(lengths):
-                    bar.progress((i * len(lengths) + j) / (len(keys) * len(lengths)),
-                                 text=f"{label}: sources of {length} values")
-                    curves[label].append(svc.evaluate(options[key].directory, int(n), 7, n_in=length).exact)
-        except (ValueError, ServiceError) as error:
-            st.error(str(error))
-            return
-        finally:
-            bar.empty()
-        page.generalization = Generalization(keys, lengths, curves, trained_on, int(n))
-    result = page.generalization
-    if result is None or result.keys[0] != choice.key:
-        st.caption(f"A model trained on sources of {problem.n_in} values decodes other lengths too: measure exact "
-                   "accuracy at each length, for this model and the ones beside it, and see where each one breaks.")
-        return
-    st.plotly_chart(charts.generalization_figure(result.lengths, result.curves, result.trained_on),
-                    key="generalization_chart")
-    rows = ["| source length | " + " | ".join(str(v) for v in result.lengths) + " |",
-            "|---" * (len(result.lengths) + 1) + "|"]
-    rows += [f"| {label} | " + " | ".join(f"{100 * v:.0f} %" for v in accuracy) + " |"
-             for label, accuracy in result.curves.items()]
-    st.markdown("\n".join(rows))
-    st.caption(f"Exact accuracy on {result.n:,} random sources per length (seed 7).")
-
-
 st.title("Evaluate")
 st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
+page = page_state()
+page.settings.sync()
 choice = state.model_picker("evaluate_model")
-run_ui(choice)
-stored = page_state().result
-if stored and stored.key == choice.key:
-    results_ui(choice, stored.evaluation, stored.seconds)
+run_ui(choice, page)
+if page.result and page.result.key == choice.key:
+    results_ui(choice, page.result.evaluation, page.result.seconds)
 else:
     st.info("Choose how many sequences and press **Evaluate**.")
-over_training_ui(choice)
-generalization_ui(choice)
+over_training_ui(choice, page)
+page.generalization = generalization_ui(choice, page.generalization)

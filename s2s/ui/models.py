@@ -22,9 +22,7 @@ class ModelsState:
 
 
 def page_state() -> ModelsState:
-    if "models_page" not in st.session_state:
-        st.session_state["models_page"] = ModelsState()
-    return st.session_state["models_page"]
+    return st.session_state.setdefault("models_page", ModelsState())
 
 
 def download_button(name: str, directory: Path) -> None:
@@ -87,6 +85,7 @@ def upload_ui(ui: ModelsState) -> None:
     """The uploader: each new file is checked once (in the service: archive, then the worker loads it)."""
     uploaded = st.file_uploader(
         "Upload a model (.zip)", type=["zip"], max_upload_size=share.MAX_ARCHIVE_BYTES // share.MiB,
+        key="model_upload",
         help="A zip from a card's Download button or `python -m s2s export`. It is checked (sizes, paths, the "
              "model file read as data, never run) and loaded against its card; it stays in this session until "
              "you save it.")
@@ -130,17 +129,12 @@ def save_upload_ui(upload) -> None:
                            icon=":material/check_circle:")
 
 
-ui = page_state()
-st.title("Models")
-st.caption(f"Saved models in `{state.models_root()}`: each is `model.keras` plus a model card, downloadable as one "
-           "zip. Models of this session (runs trained here, uploads) are listed first.")
-state.require_worker()
-upload_ui(ui)
-options = state.model_options()
-active = state.active_key(options)
 
-session = [choice for key, choice in options.items() if not key.startswith("saved:")]
-if session:
+def session_models_ui(options: dict[str, state.ModelChoice], active: str | None) -> None:
+    """This session's models (its finished runs and its uploads, an upload with its Save form), if any."""
+    session = [choice for key, choice in options.items() if not key.startswith("saved:")]
+    if not session:
+        return
     st.header("This session")
     uploads = {state.upload_key(u.id): u for u in state.service().uploads(state.session_id())}
     for choice in session:
@@ -149,12 +143,27 @@ if session:
         if card_ui(choice.directory.name, choice.directory, choice.card, choice.key, active, origin) and upload:
             save_upload_ui(upload)
 
-st.header("Saved")
-entries = store.list_models(state.models_root())
-if not entries:
-    st.info("No saved models yet: train one on the Train page and save it.")
-for entry in entries:
-    if entry.ok:
-        card_ui(entry.name, entry.path, entry.card, state.saved_key(entry.name), active)
-    else:
-        st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
+
+def saved_models_ui(active: str | None) -> None:
+    """Every folder of the models root: a card for each model, the reason for each broken one."""
+    st.header("Saved")
+    entries = store.list_models(state.models_root())
+    if not entries:
+        st.info("No saved models yet: train one on the Train page and save it.")
+    for entry in entries:
+        if entry.ok:
+            card_ui(entry.name, entry.path, entry.card, state.saved_key(entry.name), active)
+        else:
+            st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
+
+
+st.title("Models")
+st.caption(f"Saved models in `{state.models_root()}`: each is `model.keras` plus a model card, downloadable as one "
+           "zip. Models of this session (runs trained here, uploads) are listed first.")
+ui = page_state()
+state.require_worker()
+upload_ui(ui)
+options = state.model_options()
+active = state.active_key(options)
+session_models_ui(options, active)
+saved_models_ui(active)
