@@ -1,5 +1,6 @@
-"""Reproducibility: a card's reproduce command recreates its model (weights within 1e-6 on this CPU, the same loss
-history, the same decoded outputs), and a run in the app trains exactly what the CLI trains with those settings."""
+"""Reproducibility: a card's reproduce command recreates its model, and a run in the app trains exactly what the CLI
+trains with those settings. Runs made here are compared exactly; the shipped file, trained on another CPU, within
+the float differences between CPUs (same decoded outputs and accuracy, weights within WEIGHTS_ACROSS_CPUS)."""
 
 import json
 import shlex
@@ -28,18 +29,29 @@ def reproduce(card: dict, out: Path) -> Path:
     return out
 
 
-def assert_same_model(a: Path, b: Path, loss_atol: float = 0.0) -> None:
+# A model trained on another CPU: the same float32 sums, taken in another order by other vector units (this AMD EPYC
+# has no AVX-512), round differently, and 1,172 Adam steps carry that along. Measured here against the shipped
+# classic: 21 of 26,112 weights differ, by at most 1.43e-6, with the same decoded outputs. 1e-4 leaves room for other
+# CPUs while staying far below what a change to the recipe moves (another seed starts from other weights altogether).
+WEIGHTS_ACROSS_CPUS = 1e-4
+
+
+def assert_same_model(a: Path, b: Path, weights_atol: float = 0.0, loss_atol: float = 0.0) -> None:
+    """The same weights (exactly, unless told a tolerance), loss curve, held-out accuracy along the run and at
+    its end, decoded outputs and timeline."""
     first, second = store.load(a), store.load(b)
     for x, y in zip(first.model.training.get_weights(), second.model.training.get_weights(), strict=True):
-        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(x, y, rtol=0, atol=weights_atol)
     np.testing.assert_allclose(first.card["history"]["loss"], second.card["history"]["loss"], rtol=0, atol=loss_atol)
     assert first.card["history"]["eval_exact"] == second.card["history"]["eval_exact"]
+    measured = [{k: v for k, v in card["evaluation"].items() if k != "command"} for card in (first.card, second.card)]
+    assert measured[0] == measured[1]  # n, seed, exact, token and per-position accuracy (the command names a path)
     sources = generate(first.model.problem, 1000, seed=21).source
     np.testing.assert_array_equal(decode(first.model, sources).tokens, decode(second.model, sources).tokens)
     timelines = store.load_timeline(a), store.load_timeline(b)
     assert timelines[0].samples.tolist() == timelines[1].samples.tolist()
     for x, y in zip(timelines[0].weights, timelines[1].weights, strict=True):
-        np.testing.assert_array_equal(x, y)
+        np.testing.assert_allclose(x, y, rtol=0, atol=weights_atol)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +69,12 @@ def test_a_cli_cards_reproduce_command_recreates_its_model(cli_run, tmp_path):
 
 
 def test_the_shipped_classic_cards_command_recreates_it(tmp_path):
+    """Retrains classic as its card says (300,000 samples): the one test that takes a minute or more."""
     card = store.read_card(ROOT / "pretrained" / "classic")
-    # The weights come out bit for bit, but the card's recorded loss curve differs from a rerun's in the 6th digit
-    # (at most 7.6e-6 measured; the card was written a day earlier, by an older build of the loss reporting).
-    assert_same_model(ROOT / "pretrained" / "classic", reproduce(card, tmp_path / "classic"), loss_atol=1e-5)
+    # The card's recorded loss curve differs from a rerun's in the 6th digit (at most 7.6e-6 measured on the CPU
+    # that trained it; the card was written a day earlier, by an older build of the loss reporting).
+    assert_same_model(ROOT / "pretrained" / "classic", reproduce(card, tmp_path / "classic"),
+                      weights_atol=WEIGHTS_ACROSS_CPUS, loss_atol=1e-5)
 
 
 def test_a_run_in_the_app_trains_what_the_cli_trains(cli_run, tmp_path):
