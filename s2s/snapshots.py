@@ -56,17 +56,16 @@ class Timeline:
             raise TimelineError(f"{source}: the snapshots are of another model (weight shapes {self.shapes()}, "
                                 f"the model's {[tuple(s) for s in shapes]}).")
 
-    def save(self, path: str | Path, dtype=np.float16, durable: bool = True) -> Path:
-        """Write the timeline to `path` (an .npz); float16 halves the size at ~3 significant digits per weight.
-        `durable` waits until the file is on disk (a saved model's; not a live file rewritten every second)."""
+    def save(self, path: str | Path, dtype=np.float16) -> Path:
+        """Write the timeline to `path` (an .npz), on disk when this returns; float16 halves the size at ~3
+        significant digits per weight."""
         arrays = {"format": np.array(FORMAT), "samples": self.samples.astype(np.int64)}
         arrays.update({f"w{i}": w.astype(dtype) for i, w in enumerate(self.weights)})
         path = Path(path)
         with open(path, "wb") as f:
             np.savez(f, **arrays)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         return path
 
     @classmethod
@@ -130,23 +129,7 @@ def _check_members(path: Path, data: bytes) -> None:
             from None
 
 
-LIVE_SECONDS = 1.0  # a training job rewrites its live weights this often
-
-
-def live_path(directory: str | Path) -> Path:
-    """Where a training job whose model will be saved to `directory` keeps its newest weights meanwhile."""
-    directory = Path(directory)
-    return directory.parent / f"{directory.name}.live.npz"
-
-
-def write_live(path: str | Path, seen: int, weights: list[np.ndarray]) -> None:
-    """Replace the live-weights file with these weights (a one-snapshot timeline, float32), atomically: a
-    reader sees the previous weights or these, never half a file."""
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Timeline(np.array([seen], np.int64), [np.asarray(w, np.float32)[None] for w in weights]).save(
-        staging, np.float32, durable=False)
-    os.replace(staging, path)
+LIVE_SECONDS = 1.0  # a training job sends its live weights this often (Trainer.run's on_live)
 
 
 def planned_count(parameters: int, count: int = DEFAULT_COUNT) -> int:

@@ -19,7 +19,7 @@ from s2s.data import generate
 from s2s.decode import predict
 from s2s.history import History, Progress
 from s2s.model import Seq2Seq
-from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline, write_live
+from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline
 
 
 @dataclass
@@ -98,10 +98,11 @@ class Trainer:
         self.model.warm_up()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None, progress_every: float = 0.3,
-            live_path=None) -> TrainResult:
-        """Fit the model. With `live_path`, the newest weights are written there every LIVE_SECONDS (and after
-        the first batch), so that another process can decode with them while the run goes on."""
-        callback = _LiveHistory(self, on_progress, progress_every, live_path)
+            on_live: Callable[[int, list], None] | None = None) -> TrainResult:
+        """Fit the model. With `on_live`, it is called with (samples seen, the weights as NumPy arrays) every
+        LIVE_SECONDS (and after the first batch), so that another process can decode with them while the run goes
+        on (a training job sends them to the service)."""
+        callback = _LiveHistory(self, on_progress, progress_every, on_live)
         start = time.perf_counter()
         self.model.training.fit(
             [self.data.source, self.data.decoder_input], self.data.target,
@@ -123,10 +124,10 @@ def _learning_rate(config: TrainConfig):
 
 
 class _LiveHistory(keras.callbacks.Callback):
-    def __init__(self, trainer: Trainer, on_progress, progress_every: float, live_path=None):
+    def __init__(self, trainer: Trainer, on_progress, progress_every: float, on_live=None):
         super().__init__()
         self.trainer, self.on_progress, self.progress_every = trainer, on_progress, progress_every
-        self.live_path, self.last_live, self.live_samples = live_path, None, None
+        self.on_live, self.last_live, self.live_samples = on_live, None, None
         self.history = trainer.history
         self.seen = 0
         self.next_eval = trainer.config.eval_every
@@ -154,15 +155,15 @@ class _LiveHistory(keras.callbacks.Callback):
         history.token_accuracy.append((self.running[2] - accuracy_sum) / size)
         history.seconds.append(time.perf_counter() - self.start)
         snapshot = self.trainer.recorder.due(self.seen)
-        live = self.live_path is not None and (self.last_live is None
-                                               or history.seconds[-1] - self.last_live >= LIVE_SECONDS)
+        live = self.on_live is not None and (self.last_live is None
+                                             or history.seconds[-1] - self.last_live >= LIVE_SECONDS)
         if snapshot or live:
             weights = self.model.get_weights()
             if snapshot:
                 self.trainer.recorder.record(self.seen, weights)
             if live:
                 self.last_live, self.live_samples = history.seconds[-1], self.seen
-                write_live(self.live_path, self.seen, weights)
+                self.on_live(self.seen, weights)
 
         evaluated = False
         if self.seen >= self.next_eval:

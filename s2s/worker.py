@@ -1,31 +1,56 @@
-"""The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by s2s/service.py.
+"""The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by the model service
+(s2s/service/).
 
 `inference` serves every session: it loads models (safe mode, cached by folder and file stamp), decodes with
-full traces and evaluates in chunks, answering quick requests between two chunks of a long one.
-`train` is one training job: it trains one run while streaming its history, saves the model, and exits so its
-memory returns to the operating system. `spare` is the same, started ahead of any job: while it waits it builds
-and primes the run with the default settings, so that a click on Train with them finds it ready.
+full traces and evaluates in chunks, answering quick requests between two chunks of a long one. Its operations
+are a table (`OPS`: op name -> a small function); everything it keeps is in byte-bounded caches (`ByteCache`).
+`train` is one training job: it trains one run while sending its history and live weights, saves the model in a
+private temporary folder, sends that folder's files as bytes, and exits so its memory returns to the operating
+system. `spare` is the same, started ahead of any job: while it waits it builds and primes the run with the
+default settings, so that a click on Train with them finds it ready.
 
-Both talk over the socket FD with `multiprocessing.connection` messages:
-- inference: requests `(id, op, args)`; replies `(id, "progress" | "ok" | "error", payload)`.
-- train: receives one job spec dict, then at most a "stop"; sends ("ready" | "started" | "progress" | "done" |
-  "failed", payload).
+Both talk over the socket FD with `multiprocessing.connection`; every message is a dataclass of s2s/messages.py.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 import traceback
 from collections import OrderedDict, deque
+from dataclasses import fields, is_dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Callable
 
-LONG_OPS = ("evaluate", "learning_curve", "accuracy_over_training")  # answered in parts, quick ones between
-MAX_CACHED_MODELS = 32
-MAX_CACHED_SPACES = 8
-MAX_CACHED_TIMELINES = 4  # each up to snapshots.MAX_BYTES, plus a scratch copy of its model
-MAX_CACHED_CURVES = 64    # a few kB each
+import numpy as np
+
+from s2s.messages import (
+    InferenceReply,
+    InferenceRequest,
+    JobSettings,
+    LiveWeights,
+    StopTraining,
+    TrainingDone,
+    TrainingFailed,
+    TrainingProgress,
+    TrainingStarted,
+    WorkerReady,
+)
+
+MiB = 1 << 20
+# What each cache of the inference worker may hold, in estimated bytes (see estimate_bytes). A loaded network costs
+# more than its weights (Keras's objects, its traced graphs): MODEL_OVERHEAD_BYTES is counted for each.
+MODEL_OVERHEAD_BYTES = 4 * MiB
+MODELS_BYTES = 160 * MiB     # ~32 networks of the classic model's size (0.76 MB of weights each)
+TIMELINES_BYTES = 160 * MiB  # a training timeline is at most snapshots.MAX_BYTES (40 MiB)
+SCRATCH_BYTES = 48 * MiB     # two copies of a model per timeline in use (see InferenceWorker.scratch)
+LIVE_BYTES = 24 * MiB        # networks of runs still training
+SPACES_BYTES = 16 * MiB      # context spaces (a few hundred kB each)
+CURVES_BYTES = 1 * MiB       # learning curves (a few kB each)
+SMALL_BYTES = 64             # anything without arrays: None, a number, an error
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -50,42 +75,100 @@ def quiet_import_tensorflow() -> None:
         os.close(devnull)
 
 
-def _error_payload(error: BaseException) -> dict:
+def estimate_bytes(value) -> int:
+    """Memory a cached value holds, estimated: a network's parameters x 4 (float32) plus MODEL_OVERHEAD_BYTES,
+    arrays' nbytes, and the sum over a dataclass's fields or a container's items."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if hasattr(value, "count_params"):  # a Seq2Seq
+        return 4 * value.count_params() + MODEL_OVERHEAD_BYTES
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(estimate_bytes(getattr(value, f.name)) for f in fields(value))
+    if isinstance(value, (list, tuple)):
+        return sum(estimate_bytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(estimate_bytes(item) for item in value.values())
+    return SMALL_BYTES
+
+
+class ByteCache:
+    """Values by key, the least recently used evicted first, while their estimated bytes pass `max_bytes`. The
+    newest entry is always kept, even one alone over the bound (it is what a request asked for)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.total_bytes = 0
+        self._entries: OrderedDict = OrderedDict()  # key -> (value, its estimated bytes)
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key):
+        """The value of `key` (KeyError if absent), now the most recently used."""
+        self._entries.move_to_end(key)
+        return self._entries[key][0]
+
+    def put(self, key, value, nbytes: int | None = None):
+        """Keep `value` under `key` (its size estimated unless given), then evict the least recently used entries
+        while the total passes the bound. Returns the value."""
+        self.pop(key)
+        size = estimate_bytes(value) if nbytes is None else nbytes
+        self._entries[key] = (value, size)
+        self.total_bytes += size
+        while self.total_bytes > self.max_bytes and len(self._entries) > 1:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self.total_bytes -= evicted
+        return value
+
+    def get_or_make(self, key, make: Callable[[], object]):
+        return self.get(key) if key in self._entries else self.put(key, make())
+
+    def pop(self, key) -> None:
+        if key in self._entries:
+            self.total_bytes -= self._entries.pop(key)[1]
+
+    def items(self) -> list[tuple]:
+        """(key, value) pairs, the least recently used first."""
+        return [(key, value) for key, (value, _) in self._entries.items()]
+
+    def has_room(self) -> bool:
+        """Whether one more entry as big as the biggest held fits without evicting any."""
+        biggest = max((size for _, size in self._entries.values()), default=0)
+        return self.total_bytes + biggest <= self.max_bytes
+
+
+def failure(rid: int, error: BaseException) -> InferenceReply:
     if isinstance(error, ValueError):  # bad input or an unusable model file: the message is for the user
-        return {"kind": "user", "message": str(error)}
+        return InferenceReply(rid, "refused", str(error))
     traceback.print_exc()
-    return {"kind": "internal", "message": f"{type(error).__name__}: {error}"}
+    return InferenceReply(rid, "error", f"{type(error).__name__}: {error}")
 
 
 class InferenceWorker:
-    """Serves load / decode / evaluate requests for every session of the app."""
+    """Serves the requests of every session of the app, one at a time, through the op table OPS."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        self.models: OrderedDict[tuple, object] = OrderedDict()
-        self.deferred: deque = deque()
-        self.spaces: OrderedDict[tuple, object] = OrderedDict()  # context spaces, by (model ref, n, seed)
-        self.timelines: OrderedDict[tuple, object] = OrderedDict()  # training timelines (or None), by model ref
+        self.deferred: deque[InferenceRequest] = deque()
+        self.models = ByteCache(MODELS_BYTES)        # loaded models, by (folder, file stamp)
+        self.timelines = ByteCache(TIMELINES_BYTES)  # training timelines (None, or the error of a damaged one)
         # Per model with a timeline: [a copy whose weights are set to the snapshot a decode asks for, the snapshot
         # it holds now, a copy that replays walk through every snapshot]. Two copies: a decode served between two
         # parts of a replay must not move the replay's weights, nor the replay the decode's.
-        self.scratch: OrderedDict[tuple, list] = OrderedDict()
-        # Models of runs still training: live-weights path -> [model, (mtime, size) of the weights it holds].
-        self.live: OrderedDict[str, list] = OrderedDict()
-        self.curves: OrderedDict[tuple, object] = OrderedDict()  # learning curves, by (model ref, source, feed)
+        self.scratch = ByteCache(SCRATCH_BYTES)
+        self.live = ByteCache(LIVE_BYTES)      # runs still training: run id -> [network, samples seen at its weights]
+        self.spaces = ByteCache(SPACES_BYTES)  # context spaces, by (model ref, n, seed, snapshot)
+        self.curves = ByteCache(CURVES_BYTES)  # learning curves, by (model ref, source, feed)
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
         from s2s import store
 
-        if ref in self.models:
-            self.models.move_to_end(ref)
-            return self.models[ref]
-        loaded = store.load(ref[0], warm_up=False).model  # traced in idle time: see serve()
-        self.models[ref] = loaded
-        while len(self.models) > MAX_CACHED_MODELS:
-            self.models.popitem(last=False)
-        return loaded
+        # Traced in idle time (see serve()), not here.
+        return self.models.get_or_make(ref, lambda: store.load(ref[0], warm_up=False).model)
 
     def timeline(self, ref: tuple):
         """The model's training timeline, None if it has none; a damaged one raises ValueError (ModelFileError)."""
@@ -98,13 +181,11 @@ class InferenceWorker:
                     timeline.check_fits([w.shape for w in self.model(ref).training.weights], str(ref[0]))
             except ValueError as error:  # remembered, so a damaged file is read once, not on every page rerun
                 timeline = error
-            self.timelines[ref] = timeline
-            while len(self.timelines) > MAX_CACHED_TIMELINES:
-                self.timelines.popitem(last=False)
-        self.timelines.move_to_end(ref)
-        if isinstance(self.timelines[ref], ValueError):
-            raise self.timelines[ref]
-        return self.timelines[ref]
+            self.timelines.put(ref, timeline)
+        timeline = self.timelines.get(ref)
+        if isinstance(timeline, ValueError):
+            raise timeline
+        return timeline
 
     def at_snapshot(self, ref: tuple, k: int | None):
         """The model of `ref` with the weights of snapshot k (its scratch copy), or its final weights if k is None."""
@@ -125,54 +206,29 @@ class InferenceWorker:
 
         if self.timeline(ref) is None:
             raise ValueError("This model has no training timeline (it was saved without snapshots).")
-        if ref not in self.scratch:
-            final = self.model(ref)
-            self.scratch[ref] = [Seq2Seq.build(final.problem, final.config), None,
-                                 Seq2Seq.build(final.problem, final.config)]
-            while len(self.scratch) > MAX_CACHED_TIMELINES:
-                self.scratch.popitem(last=False)
-        self.scratch.move_to_end(ref)
-        return self.scratch[ref]
+        final = self.model(ref)
+        return self.scratch.get_or_make(ref, lambda: [Seq2Seq.build(final.problem, final.config), None,
+                                                      Seq2Seq.build(final.problem, final.config)])
 
     def replay(self, ref: tuple, run):
         """Run `run(replay copy, timeline)`, which moves that copy through the snapshots."""
         return run(self.scratch_entry(ref)[2], self.timeline(ref))
 
-    def learning_curve(self, ref: tuple, source, feed: str, progress):
-        """A source's learning curve, cached: a page redraws it on every rerun (and every replay tick)."""
-        from s2s import replay
-
-        key = (ref, tuple(int(v) for v in source), feed)
-        if key not in self.curves:
-            self.curves[key] = self.replay(ref, lambda model, timeline: replay.learning_curve(
-                model, timeline, source, feed, on_progress=progress))
-            while len(self.curves) > MAX_CACHED_CURVES:
-                self.curves.popitem(last=False)
-        self.curves.move_to_end(key)
-        return self.curves[key]
-
-    def live_model(self, path: str, problem: dict, model: dict):
-        """A model with the newest weights a training job wrote to `path`; (model, samples seen)."""
-        from s2s.config import ModelConfig, ProblemConfig
+    def live_model(self, run: int, problem, config, live: LiveWeights):
+        """The network of run `run` (ProblemConfig, ModelConfig) holding the live weights sent with the request;
+        (network, samples seen at those weights). The weights are set only when newer than those it holds."""
         from s2s.model import Seq2Seq
-        from s2s.snapshots import Timeline
 
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            raise ValueError("This run has no live weights yet (it has not finished a batch), or has ended.") from None
-        if path not in self.live:
-            self.live[path] = [Seq2Seq.build(ProblemConfig(**problem), ModelConfig(**model)), None, 0]
-            while len(self.live) > MAX_CACHED_TIMELINES:
-                self.live.popitem(last=False)
-        self.live.move_to_end(path)
-        entry = self.live[path]
-        if entry[1] != (info.st_mtime_ns, info.st_size):
-            weights = Timeline.load(path)
-            weights.check_fits([w.shape for w in entry[0].training.weights], path)
-            entry[0].training.set_weights(weights.at(0))
-            entry[1], entry[2] = (info.st_mtime_ns, info.st_size), int(weights.samples[0])
-        return entry[0], entry[2]
+        entry = self.live.get(run) if run in self.live else None
+        if entry is None or (entry[0].problem, entry[0].config) != (problem, config):
+            entry = self.live.put(run, [Seq2Seq.build(problem, config), None])
+        if entry[1] != live.samples_seen:
+            shapes = [tuple(w.shape) for w in entry[0].training.weights]
+            if [tuple(w.shape) for w in live.weights] != shapes:
+                raise ValueError(f"The live weights of run {run} do not fit its network.")
+            entry[0].training.set_weights(live.weights)
+            entry[1] = live.samples_seen
+        return entry[0], entry[1]
 
     def context_space(self, ref: tuple, n: int, seed: int, source, snapshot: int | None = None):
         """A model's context space (at a snapshot of its timeline, if given; cached: the second look costs one
@@ -181,96 +237,56 @@ class InferenceWorker:
 
         from s2s import strategies
 
-        key = (ref, n, seed, snapshot)
-        if key not in self.spaces:
-            self.spaces[key] = strategies.context_space(self.at_snapshot(ref, snapshot), n, seed)
-            while len(self.spaces) > MAX_CACHED_SPACES:
-                self.spaces.popitem(last=False)
-        self.spaces.move_to_end(key)
-        space = self.spaces[key]
+        space = self.spaces.get_or_make((ref, n, seed, snapshot), lambda: strategies.context_space(
+            self.at_snapshot(ref, snapshot), n, seed))
         if source is None:
             return space
         model = self.at_snapshot(ref, snapshot)
         return replace(space, point=space.pca.project(strategies.context_states(model, source))[0])
 
-    def handle(self, rid: int, op: str, args: dict) -> None:
-        from s2s import replay, strategies
-        from s2s.decode import decode
-        from s2s.evaluate import evaluate
-
+    def handle(self, request: InferenceRequest) -> None:
+        """Answer one request through the op table; a long op's progress also answers the quick requests waiting."""
         def progress(done: int, total: int) -> None:  # a long request's part is done: answer the quick ones
-            self.conn.send((rid, "progress", (done, total)))
+            self.conn.send(InferenceReply(request.id, "progress", (done, total)))
             self.serve_quick()
 
         try:
-            if op == "ping":  # who serves, and with how many threads
-                import tensorflow as tf
-                result = {"pid": os.getpid(), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-                          "tf_threads": (tf.config.threading.get_intra_op_parallelism_threads(),
-                                         tf.config.threading.get_inter_op_parallelism_threads())}
-            elif op == "load":
-                result = self.model(args["ref"]).count_params()
-            elif op == "decode":  # one source, decoded once per (feed, forced) variant, at a snapshot if given
-                model = self.at_snapshot(args["ref"], args.get("snapshot"))
-                result = [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
-            elif op == "decode_live":  # a run still training, with its newest weights: (samples seen, traces)
-                model, seen = self.live_model(args["path"], args["problem"], args["model"])
-                result = seen, [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
-            elif op == "timeline":
-                timeline = self.timeline(args["ref"])
-                result = None if timeline is None else timeline.samples.tolist()
-            elif op == "learning_curve":
-                result = self.learning_curve(args["ref"], args["source"], args["feed"], progress)
-            elif op == "accuracy_over_training":
-                result = self.replay(args["ref"], lambda model, timeline: replay.accuracy_over_training(
-                    model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))
-            elif op == "beam":
-                result = strategies.beam_search(self.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
-                                                args["width"], keep_tree=True)
-            elif op == "sample":
-                result = strategies.sample(self.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
-                                           args["temperature"], args["n"], args["seed"])
-            elif op == "context":
-                result = self.context_space(args["ref"], args["n"], args["seed"], args.get("source"),
-                                            args.get("snapshot"))
-            elif op == "evaluate":
-                result = evaluate(self.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
-                                  on_progress=progress, beam_width=args.get("beam_width"), n_in=args.get("n_in"))
-            else:
-                raise ValueError(f"Unknown request {op!r}.")
+            if request.op not in OPS:
+                raise ValueError(f"Unknown request {request.op!r}.")
+            result = OPS[request.op](self, request.args, progress)
         except Exception as error:  # one failed request must not end the worker that serves everyone
-            self.conn.send((rid, "error", _error_payload(error)))
+            self.conn.send(failure(request.id, error))
             return
-        self.conn.send((rid, "ok", result))
+        self.conn.send(InferenceReply(request.id, "ok", result))
+
+    def take(self, request: InferenceRequest) -> None:
+        """Answer a quick request now; a long one waits its turn."""
+        if request.op in LONG_OPS:
+            self.deferred.append(request)
+        else:
+            self.handle(request)
 
     def serve_quick(self) -> None:
-        """Answer the quick requests waiting now; long ones wait their turn (called between evaluation chunks)."""
+        """Answer the quick requests waiting now (called between evaluation chunks)."""
         while self.conn.poll(0):
-            rid, op, args = self.conn.recv()
-            if op in LONG_OPS:
-                self.deferred.append((rid, op, args))
-            else:
-                self.handle(rid, op, args)
+            self.take(self.conn.recv())
 
     def idle_work(self):
-        """(model ref, a callable) of the next preparation to do while idle, or None."""
+        """(the key of a cached model, a callable) of the next preparation to do while idle, or None."""
         from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 
         # One graph at a time (Seq2Seq.next_trace), so that a request waits for one trace at most; the graphs of
         # beam search and sampling only for a model they have been used on (a class's worker traced ~10 models
         # in its first minutes, each for seconds on busy cores, most of them only ever decoded).
-        for ref, model in reversed(self.models.items()):
-            if (trace := model.next_trace(strategies=model.stepped)) is not None:
-                return ref, trace
-        for ref, (at_snapshot, _, replayer) in reversed(self.scratch.items()):  # the copies of a timeline
-            for copy in (at_snapshot, replayer):
-                if (trace := copy.next_trace(strategies=copy.stepped)) is not None:
-                    return ref, trace
-        for path, (model, *_) in reversed(self.live.items()):  # models of runs still training
-            if (trace := model.next_trace(strategies=model.stepped)) is not None:
-                return path, trace
-        if len(self.spaces) < MAX_CACHED_SPACES:  # never evict a space a page asked for
-            for ref in reversed(self.models):
+        copies = [(ref, [model]) for ref, model in reversed(self.models.items())]
+        copies += [(ref, [entry[0], entry[2]]) for ref, entry in reversed(self.scratch.items())]  # a timeline's
+        copies += [(run, [entry[0]]) for run, entry in reversed(self.live.items())]  # runs still training
+        for key, models in copies:
+            for model in models:
+                if (trace := model.next_trace(strategies=model.stepped)) is not None:
+                    return key, trace
+        if self.spaces.has_room():  # never evict a space a page asked for
+            for ref, _ in reversed(self.models.items()):
                 if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
                     return ref, lambda ref=ref: self.context_space(ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None)
         return None
@@ -279,7 +295,7 @@ class InferenceWorker:
         while True:
             if self.deferred:
                 self.serve_quick()
-                self.handle(*self.deferred.popleft())
+                self.handle(self.deferred.popleft())
                 continue
             # Idle for IDLE_SECONDS: prepare one loaded model a little more, one piece at a time, so that a request
             # waits for one piece at most: trace its graphs, one each time (~0.2 s here; a second or more on cores
@@ -287,93 +303,212 @@ class InferenceWorker:
             # Explore's context view would otherwise compute on its first look.
             idle_work = self.idle_work()
             if idle_work and not self.conn.poll(IDLE_SECONDS):
-                ref, work = idle_work
+                key, work = idle_work
                 try:
                     work()
                 except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
                     traceback.print_exc()
                     for cache in (self.models, self.scratch, self.live):
-                        cache.pop(ref, None)
+                        cache.pop(key)
                 continue
             try:
-                rid, op, args = self.conn.recv()
+                request = self.conn.recv()
             except EOFError:  # the app closed its end: nothing left to serve
                 return
-            if op in LONG_OPS:
-                self.deferred.append((rid, op, args))
-            else:
-                self.handle(rid, op, args)
+            self.take(request)
+
+
+# --- the op table: op name -> function(worker, args, progress) -> result -----------------------------------------
+
+OPS: dict[str, Callable] = {}
+LONG_OPS: set[str] = set()  # answered in parts, quick ones between
+
+
+def op(name: str, long: bool = False):
+    """Register the decorated function as the op `name` (a long one is served in parts, quick ones between)."""
+    def register(function):
+        OPS[name] = function
+        if long:
+            LONG_OPS.add(name)
+        return function
+    return register
+
+
+@op("ping")
+def ping(worker, args, progress) -> dict:
+    """Who serves, and with how many threads."""
+    import tensorflow as tf
+    return {"pid": os.getpid(), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "tf_threads": (tf.config.threading.get_intra_op_parallelism_threads(),
+                           tf.config.threading.get_inter_op_parallelism_threads())}
+
+
+@op("load")
+def load(worker, args, progress) -> int:
+    return worker.model(args["ref"]).count_params()
+
+
+@op("decode")
+def decode_variants(worker, args, progress) -> list:
+    """One source, decoded once per (feed, forced) variant, at a snapshot if given."""
+    from s2s.decode import decode
+
+    model = worker.at_snapshot(args["ref"], args.get("snapshot"))
+    return [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
+
+
+@op("decode_live")
+def decode_live(worker, args, progress) -> tuple[int, list]:
+    """A run still training, with the live weights sent along: (samples seen, traces)."""
+    from s2s.decode import decode
+
+    model, seen = worker.live_model(args["run"], args["problem"], args["model"], args["live"])
+    return seen, [decode(model, args["source"], feed, forced) for feed, forced in args["variants"]]
+
+
+@op("timeline")
+def timeline_samples(worker, args, progress) -> list[int] | None:
+    timeline = worker.timeline(args["ref"])
+    return None if timeline is None else timeline.samples.tolist()
+
+
+@op("learning_curve", long=True)
+def learning_curve(worker, args, progress):
+    """A source's learning curve, cached: a page redraws it on every rerun (and every replay tick)."""
+    from s2s import replay
+
+    ref, source, feed = args["ref"], args["source"], args["feed"]
+    return worker.curves.get_or_make((ref, tuple(int(v) for v in source), feed), lambda: worker.replay(
+        ref, lambda model, timeline: replay.learning_curve(model, timeline, source, feed, on_progress=progress)))
+
+
+@op("accuracy_over_training", long=True)
+def accuracy_over_training(worker, args, progress):
+    from s2s import replay
+
+    return worker.replay(args["ref"], lambda model, timeline: replay.accuracy_over_training(
+        model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))
+
+
+@op("beam")
+def beam(worker, args, progress):
+    from s2s import strategies
+
+    return strategies.beam_search(worker.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
+                                  args["width"], keep_tree=True)
+
+
+@op("sample")
+def sample(worker, args, progress):
+    from s2s import strategies
+
+    return strategies.sample(worker.at_snapshot(args["ref"], args.get("snapshot")), args["source"],
+                             args["temperature"], args["n"], args["seed"])
+
+
+@op("context")
+def context(worker, args, progress):
+    return worker.context_space(args["ref"], args["n"], args["seed"], args.get("source"), args.get("snapshot"))
+
+
+@op("evaluate", long=True)
+def evaluate_in_chunks(worker, args, progress):
+    from s2s.evaluate import evaluate
+
+    return evaluate(worker.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
+                    on_progress=progress, beam_width=args.get("beam_width"), n_in=args.get("n_in"))
+
+
+# --- a training job ------------------------------------------------------------------------------------------
 
 
 def train_job(conn: Connection, prime_default: bool) -> None:
-    """Wait for one job spec, train it while streaming progress, save the model, then return (and exit).
-    A spare (`prime_default`) builds and primes the run with the default settings while it waits."""
-    from s2s import snapshots, store
+    """Wait for one JobSettings, train it while sending progress and live weights, then send the saved model's
+    files and return (and exit). A spare (`prime_default`) builds and primes the default run while it waits."""
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
-    from s2s.evaluate import evaluate
-    from s2s.messages import TrainingProgress
     from s2s.train import Trainer
 
-    default = (ProblemConfig(), ModelConfig(), TrainConfig())
+    default = JobSettings(ProblemConfig(), ModelConfig(), TrainConfig())
     primed = None
     if prime_default:
-        primed = Trainer(*default)
+        primed = Trainer(default.problem, default.model, default.train)
         primed.prime()
-    conn.send(("ready", os.getpid()))
+    conn.send(WorkerReady(os.getpid()))
     try:
-        spec = conn.recv()
+        settings: JobSettings = conn.recv()
     except EOFError:  # the app went away before handing this process a job
         return
     try:
-        settings = (ProblemConfig(**spec["problem"]), ModelConfig(**spec["model"]), TrainConfig(**spec["train"]))
-        trainer = primed if primed is not None and settings == default else Trainer(*settings)
+        same = primed is not None and settings == default
+        trainer = primed if same else Trainer(settings.problem, settings.model, settings.train)
         del primed  # a job with other settings frees the primed run
     except Exception as error:
-        conn.send(("failed", _error_payload(error)["message"]))
+        conn.send(TrainingFailed(failure(0, error).payload))
         return
-    conn.send(("started", {"total_samples": trainer.total_samples}))
+    conn.send(TrainingStarted(trainer.total_samples))
+    abandoned = listen_for_stop(conn, trainer)
+    try:
+        done = train_and_save(conn, trainer, abandoned)
+    except Exception as error:
+        conn.send(TrainingFailed(failure(0, error).payload))
+        return
+    if done is not None:
+        conn.send(done)
+
+
+def listen_for_stop(conn: Connection, trainer) -> threading.Event:
+    """Stop the trainer at a StopTraining, or when the app closes the connection (then the returned event is
+    set: nobody will use the run)."""
     abandoned = threading.Event()
 
     def listen() -> None:
         try:
-            while conn.recv() != "stop":
+            while not isinstance(conn.recv(), StopTraining):
                 pass
-        except (EOFError, OSError):  # the app is gone: nobody will use this run, so neither measure nor save it
+        except (EOFError, OSError):
             abandoned.set()
         trainer.stop()
     threading.Thread(target=listen, daemon=True, name="stop-listener").start()
+    return abandoned
+
+
+def train_and_save(conn: Connection, trainer, abandoned: threading.Event) -> TrainingDone | None:
+    """Run the trainer, sending TrainingProgress and LiveWeights as it goes; the TrainingDone to send at the end,
+    or None when the app has gone (nobody will use the run: neither measure nor save it)."""
+    from s2s.config import EVAL_N, EVAL_SEED
+    from s2s.evaluate import evaluate
 
     sent = [0, 0]  # batches and evaluations already sent
 
     def on_progress(p) -> None:
-        history = p.history
-        increment = history.increment(*sent)
-        sent[:] = [len(history.loss), len(history.eval_exact)]
-        conn.send(("progress", TrainingProgress.of(p, increment)))
+        increment = p.history.increment(*sent)
+        sent[:] = [len(p.history.loss), len(p.history.eval_exact)]
+        conn.send(TrainingProgress.of(p, increment))
 
-    try:
-        live = snapshots.live_path(spec["directory"])
-        try:
-            result = trainer.run(on_progress, progress_every=0.25, live_path=live)
-        finally:
-            live.unlink(missing_ok=True)
-        if abandoned.is_set():
-            return
-        directory = evaluation = None
-        if result.history.loss:
-            evaluation = evaluate(result.model, 1000, 7)
-            directory = spec["directory"]
-            notes = f"Trained in the app; {result.reason} after {result.history.samples[-1]:,} samples."
-            store.save(result.model, directory, store.run_card(directory, result, evaluation, notes),
-                       result.timeline)
-    except Exception as error:
-        conn.send(("failed", _error_payload(error)["message"]))
-        return
-    conn.send(("done", {
-        "reason": result.reason, "elapsed": result.elapsed, "increment": result.history.increment(*sent),
-        "exact_accuracy": result.exact_accuracy, "token_accuracy": result.token_accuracy,
-        "evaluation": evaluation.summary() if evaluation else None, "directory": directory,
-    }))
+    def on_live(seen: int, weights: list) -> None:
+        conn.send(LiveWeights(seen, [np.asarray(w, np.float32) for w in weights]))
+
+    result = trainer.run(on_progress, progress_every=0.25, on_live=on_live)
+    if abandoned.is_set():
+        return None
+    evaluation = files = None
+    if result.history.loss:
+        evaluation = evaluate(result.model, EVAL_N, EVAL_SEED)
+        files = saved_files(result, evaluation)
+    return TrainingDone(result.reason, result.elapsed, result.history.increment(*sent), result.exact_accuracy,
+                        result.token_accuracy, evaluation.summary() if evaluation else None, files)
+
+
+def saved_files(result, evaluation) -> dict[str, bytes]:
+    """The run's model folder (model, card, timeline), saved in a private temporary folder, as name -> bytes: the
+    service writes them where it keeps runs, which need not be on this machine."""
+    from s2s import store
+
+    with tempfile.TemporaryDirectory(prefix="s2s-job-") as private:
+        folder = Path(private) / "run"
+        notes = f"Trained in the app; {result.reason} after {result.history.samples[-1]:,} samples."
+        store.save(result.model, folder, store.run_card(folder, result, evaluation, notes), result.timeline)
+        return {path.name: path.read_bytes() for path in folder.iterdir()}
 
 
 def main(argv: list[str]) -> int:
@@ -394,7 +529,7 @@ def main(argv: list[str]) -> int:
             import tensorflow as tf
             tf.config.threading.set_intra_op_parallelism_threads(INFERENCE_THREADS)
             tf.config.threading.set_inter_op_parallelism_threads(INFERENCE_THREADS)
-            conn.send(("ready", os.getpid()))
+            conn.send(WorkerReady(os.getpid()))
             InferenceWorker(conn).serve()
         elif role in ("train", "spare"):
             train_job(conn, prime_default=role == "spare")

@@ -1,7 +1,6 @@
 """The model service against its real workers: decodes equal the in-process library's, jobs train, stream, stop,
 crash and queue as documented, and owners see only their own jobs."""
 
-import os
 import threading
 import time
 
@@ -12,9 +11,11 @@ from s2s import store
 from s2s.config import ModelConfig, TrainConfig
 from s2s.decode import decode
 from s2s.evaluate import evaluate
-from s2s import service as service_module
+from s2s.history import History
+from s2s.messages import LiveWeights, TrainingDone, TrainingFailed, TrainingStarted
 from s2s.service import JobSpec, Service, ServiceError
-from tests.conftest import TINY_PROBLEM
+from s2s.service.processes import worker_environment
+from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
 
 TINY_JOB = JobSpec(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=6000, batch_size=64, learning_rate=0.01,
                                                              eval_every=2000, schedule="constant", seed=5))
@@ -31,8 +32,8 @@ def wait_for(condition, timeout: float = 120, what: str = "condition"):
 
 @pytest.fixture(scope="module")
 def service(tiny_saved):
-    svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE)
-    svc.closed_grace_seconds = 0  # tests close tabs for good at once
+    # Tests close tabs for good at once: no grace period.
+    svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE, closed_grace_seconds=0)
     yield svc
     svc.close()
 
@@ -124,23 +125,22 @@ def test_stop_keeps_the_partial_model(service):
 
 def test_a_run_still_training_decodes_with_its_newest_weights(service):
     from s2s.model import Seq2Seq
-    from s2s.snapshots import Timeline
 
     job = service.submit("alice", LONG_JOB)
-    wait_for(lambda: job.live_path is not None and job.live_path.exists(), what="the first live weights")
+    wait_for(lambda: job.live is not None, what="the first live weights")
     first, (trace,) = service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
     assert first > 0 and trace.tokens.shape == (1, 2)
-    # The trace is that of a model given the weights in the live file, which moves on as the run goes on.
-    live = Timeline.load(job.live_path)
+    # The trace is that of a network given the weights the job reported, held by the service.
+    live = job.live
+    seen, (again,) = service.models.decode_live(job.id, job.spec, live, [4, 3, 2, 1], [("argmax", None)])
     model = Seq2Seq.build(LONG_JOB.problem, LONG_JOB.model)
-    model.training.set_weights(live.at(0))
-    seen, (again,) = service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
-    if seen == int(live.samples[0]):
-        assert np.allclose(again.probs, decode(model, [4, 3, 2, 1]).probs, atol=1e-6)
+    model.training.set_weights(live.weights)
+    assert seen == live.samples_seen
+    np.testing.assert_allclose(again.probs, decode(model, [4, 3, 2, 1]).probs, atol=1e-6)
     wait_for(lambda: service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])[0] > first, 30, "newer weights")
     service.stop("alice", job.id)
     wait_for(lambda: not job.active, 30, "the job to stop")
-    assert not job.live_path.exists()  # the run ended: its live weights are gone, its saved model stays
+    assert job.live is None and job.directory is not None  # the run ended: its live weights go, its model stays
     with pytest.raises(ValueError, match="no live weights"):
         service.decode_live(job, [4, 3, 2, 1], [("argmax", None)])
 
@@ -212,19 +212,28 @@ def test_stop_while_the_process_is_being_handed_the_job_ends_stopped(service):
         assert job.status == "stopped" and job.error is None
 
 
-def test_the_inference_worker_computes_with_one_thread(service):
+def test_the_inference_worker_computes_with_one_thread(monkeypatch):
     """On cores shared with the server, the browsers and training, thread pools that spin made the worker's
-    NumPy and TensorFlow work several times slower (issue 13's load test): it runs them on one thread."""
-    info = service.inference.call("ping")
-    assert info["tf_threads"] == (1, 1)
-    assert info["openblas_threads"] == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+    NumPy and TensorFlow work several times slower (issue 13's load test): it runs them on one thread, unless the
+    operator set OPENBLAS_NUM_THREADS."""
+    from s2s.service import InferenceClient
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    client = InferenceClient()
+    try:
+        info = client.call("ping")
+    finally:
+        client.close()
+    assert info["tf_threads"] == (1, 1) and info["openblas_threads"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert worker_environment()["OPENBLAS_NUM_THREADS"] == "3"  # the operator's choice is kept
 
 
 def test_a_worker_that_cannot_start_is_reported(monkeypatch, tmp_path):
-    import s2s.service as service_module
+    import s2s.service.inference as inference_module
 
-    monkeypatch.setattr(service_module, "spawn_worker", lambda role: _broken_worker())
-    client = service_module.InferenceClient()
+    monkeypatch.setattr(inference_module, "spawn_worker", lambda role: _broken_worker())
+    client = inference_module.InferenceClient()
     with pytest.raises(ServiceError, match="exited with code 3"):
         client.call("ping")
     client.close()
@@ -400,8 +409,11 @@ def test_a_finished_run_of_a_closed_tab_is_recovered_and_a_saved_one_is_not_copi
     wait_for(lambda: target.exists(), 30, "the recovery of dave's run")
     loaded = store.check(target)
     assert "closed before saving it" in loaded.card["recovered"] and loaded.card["history"]["samples"][-1] == 6000
-    time.sleep(service_module.SWEEP_SECONDS + 1)  # a later sweep neither copies it again nor erin's saved run
+    swept = service.sweeps  # two more: the first may have begun before dave's recovery
+    wait_for(lambda: service.sweeps >= swept + 2, 60, "two more sweeps")
+    # A later sweep neither copies dave's run again nor erin's saved run.
     assert not (service.models_root / f"recovered-run-{saved.id}").exists()
+    assert not (service.models_root / f"recovered-run-{closing.id}-2").exists()
     assert service.recover_runs() == []
 
 
@@ -421,3 +433,110 @@ def test_a_worker_killed_mid_request_fails_that_request_with_a_message_and_the_n
     assert "killed by signal 9" in outcome["error"] and "try again" in outcome["error"]
     np.testing.assert_array_equal(service.decode(tiny_saved, [1, 2, 3, 4]).tokens,
                                   decode(store.load(tiny_saved).model, np.array([[1, 2, 3, 4]])).tokens)
+
+
+def test_the_worker_cache_evicts_by_bytes_keeping_the_most_recent(tiny_model):
+    from s2s.worker import ByteCache, estimate_bytes
+
+    cache = ByteCache(max_bytes=1000)
+    cache.put("a", np.zeros(100, np.float32))  # 400 bytes
+    cache.put("b", np.zeros(100, np.float32))
+    assert cache.total_bytes == 800
+    cache.get("a")  # "a" is now the most recently used, "b" the least
+    cache.put("c", np.zeros(50, np.float32))  # 1,000 bytes in all: still within the bound
+    assert all(key in cache for key in "abc")
+    cache.put("d", np.zeros(25, np.float32))  # 1,100 bytes: the least recently used goes, not the oldest put
+    assert "b" not in cache and all(key in cache for key in "acd") and cache.total_bytes == 700
+    cache.put("big", np.zeros(1000, np.float32))  # alone over the bound: kept, everything else goes
+    assert [key for key, _ in cache.items()] == ["big"] and cache.total_bytes == 4000
+    many = ByteCache(max_bytes=1000)  # a bound on bytes, not on a count: 100 small entries fit
+    for i in range(100):
+        many.put(i, np.zeros(2, np.float32))
+    assert len(many) == 100 and many.total_bytes == 800
+    weights = tiny_model.training.get_weights()
+    assert estimate_bytes(tiny_model) >= sum(w.nbytes for w in weights)  # a network holds at least its weights
+    assert estimate_bytes(LiveWeights(64, weights)) >= sum(w.nbytes for w in weights)
+
+
+class ScriptedRunner:
+    """A JobRunner with no training process: a test reports what the job would have sent."""
+
+    def __init__(self):
+        self.handles: list[ScriptedHandle] = []
+
+    def start(self, settings, report):
+        handle = ScriptedHandle(settings, report)
+        self.handles.append(handle)
+        return handle
+
+    def prepare(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedHandle:
+    def __init__(self, settings, report):
+        self.settings, self.report, self.stopped = settings, report, False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def kill(self) -> None:
+        self.report(TrainingFailed("killed"))
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    runner = ScriptedRunner()
+    svc = Service(tmp_path_factory.mktemp("scripted-models"), max_jobs=1, runner=runner)
+    yield svc, runner
+    svc.close()
+
+
+def test_a_finished_runs_model_arrives_through_the_report_as_bytes(scripted, tiny_saved, tiny_model):
+    service, runner = scripted
+    job = service.submit("alice", JobSpec(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
+    wait_for(lambda: runner.handles and job.handle is runner.handles[-1], 10, "the run to start")
+    handle = runner.handles[-1]
+    handle.report(TrainingStarted(TINY_TRAIN.samples))
+    files = {path.name: path.read_bytes() for path in tiny_saved.iterdir()}  # what a job saved, as bytes
+    trained = History(TINY_TRAIN.batch_size, samples=[20_000], loss=[0.1], token_accuracy=[0.9], seconds=[2.5])
+    handle.report(TrainingDone("completed", 2.5, trained.increment(0, 0), 0.9, 0.95, None, files))
+    assert job.status == "completed" and job.directory.parent == service.runs_dir
+    assert job.history.samples == [20_000] and job.result["elapsed"] == 2.5
+    card = store.read_card(job.directory)
+    assert card["name"] == job.directory.name and f"--out {job.directory}" in card["reproduce"]
+    sources = np.array([[1, 2, 3, 4], [9, 8, 7, 6], [5, 5, 1, 9]])
+    np.testing.assert_array_equal(service.decode(job.directory, sources).tokens, decode(tiny_model, sources).tokens)
+    assert service.timeline(job.directory) == store.load_timeline(tiny_saved).samples.tolist()
+    saved = service.save_run("alice", job.id, "arrived-as-bytes")
+    np.testing.assert_array_equal(store.load(saved).model.training.get_weights()[0],
+                                  tiny_model.training.get_weights()[0])
+
+
+def test_a_live_decode_uses_the_weights_sent_through_the_report(scripted, tiny_model):
+    from s2s.model import Seq2Seq
+
+    service, runner = scripted
+    job = service.submit("bob", JobSpec(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
+    wait_for(lambda: runner.handles and job.handle is runner.handles[-1], 10, "the run to start")
+    handle = runner.handles[-1]
+    handle.report(TrainingStarted(TINY_TRAIN.samples))
+    source = [3, 7, 1, 9]
+    with pytest.raises(ValueError, match="no live weights"):
+        service.decode_live(job, source, [("argmax", None)])
+    reference = Seq2Seq.build(TINY_PROBLEM, TINY_MODEL)
+    rng = np.random.default_rng(0)
+    early = [rng.normal(0, 0.3, w.shape).astype(np.float32) for w in reference.training.get_weights()]
+    for seen, weights in [(64, early), (640, tiny_model.training.get_weights())]:
+        handle.report(LiveWeights(seen, weights))
+        reported, (trace,) = service.decode_live(job, source, [("argmax", None)])
+        reference.training.set_weights(weights)
+        assert reported == seen
+        np.testing.assert_allclose(trace.probs, decode(reference, source).probs, atol=1e-6)
+    handle.report(TrainingFailed("the test ends this run"))
+    assert job.status == "failed" and job.live is None
+    with pytest.raises(ValueError, match="no live weights"):
+        service.decode_live(job, source, [("argmax", None)])

@@ -1,0 +1,212 @@
+"""The model service: what the pages call (`Service`, a thin front). TensorFlow never enters this process; it
+lives in the worker processes (s2s/worker.py) that the service's parts start, feed and watch:
+
+- inference.py: the connection to the one inference worker that serves every session, and the requests about
+  models (decode, evaluate, replay, strategies; timelines remembered per version of a model's files);
+- jobs.py: training runs, their queue, owners and slots, and what their jobs report (history, live weights, the
+  finished model as bytes, written into this service's runs folder);
+- runner.py: the JobRunner interface and its local engine (a process per job, one spare kept primed);
+- uploads.py: model archives a session brings in, checked and kept for that session;
+- publish.py: saving a run or an upload under the models root, and recovering finished runs of closed tabs;
+- processes.py: starting, ending and describing the worker processes.
+
+Each part is one job, so another engine (e.g. Ray) replaces the runner alone, and the pages see only this front.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from s2s import store
+from s2s.messages import JobSettings
+from s2s.service.inference import READY_TIMEOUT, InferenceClient, Models, model_ref
+from s2s.service.jobs import (
+    ACTIVE,
+    ENDED_WITH_MODEL,
+    TRAINING,
+    Job,
+    JobSpec,
+    TrainingJobs,
+    default_max_jobs,
+)
+from s2s.service.processes import ServiceError, spawn_worker
+from s2s.service.publish import CLOSED_GRACE_SECONDS, ClosedSessions, Publisher
+from s2s.service.runner import JobHandle, JobRunner, LocalProcessRunner
+from s2s.service.uploads import Upload, Uploads
+
+__all__ = ["ACTIVE", "CLOSED_GRACE_SECONDS", "DEFAULT_MODEL", "ENDED_WITH_MODEL", "READY_TIMEOUT", "SWEEP_SECONDS",
+           "TRAINING", "InferenceClient", "Job", "JobHandle", "JobRunner", "JobSettings", "JobSpec",
+           "LocalProcessRunner", "Service", "ServiceError", "Upload", "default_max_jobs", "model_ref", "spawn_worker"]
+
+DEFAULT_MODEL = "classic"  # the shipped model every page opens on
+SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
+
+
+class Service:
+    """The pages' one entry point: models, decoding, evaluation, training runs, uploads and saving. Each method
+    hands the work to the part that does it (see the module's docstring)."""
+
+    def __init__(self, models_root: str | Path = store.DEFAULT_ROOT, max_jobs: int | None = None,
+                 runner: JobRunner | None = None, owner_alive: Callable[[str], bool] | None = None,
+                 closed_grace_seconds: float = CLOSED_GRACE_SECONDS):
+        self.models_root = Path(models_root)
+        self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
+        owner_alive = owner_alive or (lambda owner: True)
+        self.inference = InferenceClient()
+        self.models = Models(self.inference)
+        self.sessions = ClosedSessions(owner_alive, closed_grace_seconds)
+        self.publisher = Publisher(self.models_root, self.sessions)
+        self.uploaded = Uploads(self.runs_dir, self.models, self.sessions)
+        self.training = TrainingJobs(runner or LocalProcessRunner(), self.runs_dir, max_jobs or default_max_jobs(),
+                                  owner_alive, lambda: self.inference.ready, self._on_model)
+        self.sweeps = 0  # sweeps finished so far (a test waits on it)
+        self._closed = threading.Event()
+        atexit.register(self.close)  # a server that exits takes its training processes and run folders along
+        threading.Thread(target=self._sweep_closed_sessions, daemon=True, name="s2s-sweep").start()
+        # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
+        # delay the first decode a visitor waits for.
+        threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
+
+    def _warm_quietly(self, directory: Path) -> None:
+        try:
+            self.models.warm(directory)
+        except (ValueError, ServiceError):
+            pass  # a model that cannot be loaded says so when a page asks for it
+
+    def _prepare_when_ready(self) -> None:
+        """Once the worker is up: load the saved models, the default first (the first page decodes with it), so
+        that switching models costs no load later; then start the spare training process, whose TensorFlow import
+        and priming would otherwise slow the first visitor's first page down."""
+        try:
+            self.inference.wait_ready()
+        except ServiceError:
+            return
+        for entry in sorted((e for e in self.saved_models() if e.ok), key=lambda e: e.name != DEFAULT_MODEL):
+            self._warm_quietly(entry.path)
+        self.training.schedule()
+
+    def _on_model(self, job: Job) -> None:
+        """A run ended with a model: load it in the inference worker now, so the first page that uses it finds it
+        ready, and recover it if its tab has closed."""
+        threading.Thread(target=self._warm_quietly, args=(job.directory,), daemon=True).start()
+        threading.Thread(target=self.recover_runs, daemon=True).start()
+
+    # --- models and inference ---
+
+    @property
+    def ready(self) -> bool:
+        return self.inference.ready
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        self.inference.wait_ready(timeout)
+
+    def saved_models(self) -> list[store.Entry]:
+        return store.list_models(self.models_root)
+
+    def saved_path(self, name: str) -> Path:
+        return self.publisher.saved_path(name)
+
+    def warm(self, directory: Path) -> int:
+        return self.models.warm(directory)
+
+    def decode(self, directory: Path, source, feed: str = "argmax", forced: dict[int, int] | None = None,
+               snapshot: int | None = None):
+        """The full decoding trace (s2s.decode.Trace) of a source by the model in `directory`."""
+        return self.models.decode_variants(directory, source, [(feed, forced)], snapshot)[0]
+
+    def decode_variants(self, directory: Path, source, variants, snapshot: int | None = None) -> list:
+        return self.models.decode_variants(directory, source, variants, snapshot)
+
+    def decode_live(self, job: Job, source, variants) -> tuple[int, list]:
+        """A run still training, decoded with the newest weights it sent: (samples seen then, traces)."""
+        return self.models.decode_live(job.id, job.spec, job.live, source, variants)
+
+    def timeline(self, directory: Path) -> list[int] | None:
+        return self.models.timeline(directory)
+
+    def learning_curve(self, directory: Path, source, feed: str = "argmax", on_progress=None):
+        return self.models.learning_curve(directory, source, feed, on_progress)
+
+    def accuracy_over_training(self, directory: Path, n: int = 1000, seed: int = 7, feed: str = "argmax",
+                               on_progress=None):
+        return self.models.accuracy_over_training(directory, n, seed, feed, on_progress)
+
+    def evaluate(self, directory: Path, n: int, seed: int, on_progress=None, beam_width: int | None = None,
+                 n_in: int | None = None):
+        return self.models.evaluate(directory, n, seed, on_progress, beam_width, n_in)
+
+    def beam(self, directory: Path, source, width: int, snapshot: int | None = None):
+        return self.models.beam(directory, source, width, snapshot)
+
+    def sample(self, directory: Path, source, temperature: float, n: int, seed: int, snapshot: int | None = None):
+        return self.models.sample(directory, source, temperature, n, seed, snapshot)
+
+    def context_space(self, directory: Path, n: int, seed: int, source=None, snapshot: int | None = None):
+        return self.models.context_space(directory, n, seed, source, snapshot)
+
+    # --- uploads ---
+
+    def import_upload(self, owner: str, data: bytes, filename: str) -> Upload:
+        return self.uploaded.add(owner, data, filename)
+
+    def uploads(self, owner: str) -> list[Upload]:
+        return self.uploaded.of(owner)
+
+    def save_upload(self, owner: str, upload_id: int, name: str, overwrite: bool = False) -> Path:
+        """Publish an uploaded model under models_root/name; ValueError for a bad name, FileExistsError for a clash."""
+        return self.publisher.publish(self.uploaded.get(owner, upload_id).directory, name, overwrite)
+
+    # --- training runs ---
+
+    @property
+    def max_jobs(self) -> int:
+        return self.training.max_jobs
+
+    def submit(self, owner: str, spec: JobSettings) -> Job:
+        return self.training.submit(owner, spec)
+
+    def jobs(self, owner: str) -> list[Job]:
+        return self.training.of(owner)
+
+    def job(self, owner: str, job_id: int) -> Job:
+        return self.training.get(owner, job_id)
+
+    def queue_position(self, job: Job) -> int | None:
+        return self.training.queue_position(job)
+
+    def stop(self, owner: str, job_id: int) -> None:
+        self.training.stop(owner, job_id)
+
+    def kill(self, job_id: int) -> None:
+        self.training.kill(job_id)
+
+    def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False) -> Path:
+        """Publish a run's model under models_root/name with its card; ValueError for a bad name or a clash."""
+        return self.publisher.save_run(self.training.get(owner, job_id), name, overwrite)
+
+    def recover_runs(self) -> list[Path]:
+        """Publish the finished, unsaved runs of closed sessions as recovered-run-N (every SWEEP_SECONDS and at
+        each run's end)."""
+        return self.publisher.recover_runs(self.training.all())
+
+    def _sweep_closed_sessions(self) -> None:
+        while not self._closed.wait(SWEEP_SECONDS):
+            try:
+                self.recover_runs()
+                self.uploaded.drop_closed()
+            except Exception:  # a failed sweep must not end the sweeping for the server's lifetime
+                traceback.print_exc()
+            self.sweeps += 1
+
+    def close(self) -> None:
+        atexit.unregister(self.close)
+        self._closed.set()
+        self.training.close()
+        self.inference.close()
+        shutil.rmtree(self.runs_dir, ignore_errors=True)
