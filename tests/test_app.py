@@ -22,6 +22,7 @@ from s2s.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "s2s" / "ui" / "studio.py")  # the pages' script, which app.py serves
+EXPLORE = "explore/page.py"  # the Explore page, relative to it
 PRETRAINED = ROOT / "pretrained"
 TINY_SETTINGS = {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "samples": 3000, "batch_size": 64,
                  "learning_rate": 0.01}
@@ -135,16 +136,16 @@ def test_explore_keeps_its_source_across_a_visit_to_another_page(models_root):
     assert shown_prediction(at) == [3, 2, 1]
     for page in ("train.py", "evaluate.py", "models.py"):
         at.switch_page(page).run()
-        at.switch_page("explore.py").run()
+        at.switch_page(EXPLORE).run()
         assert not at.exception and not at.error, page
         assert at.text_input(key="explore_text").value == "1 2 3 4 5 6" and shown_prediction(at) == [3, 2, 1]
 
 
 def test_explore_what_if_override_matches_the_library(models_root, classic):
     at = open_app()
-    at.selectbox(key="whatif_step").select(1).run()
-    at.number_input(key="whatif_token").set_value(5).run()
-    at.button(key="whatif_apply").click().run()
+    at.selectbox(key="explore_whatif_step").select(1).run()
+    at.number_input(key="explore_whatif_token").set_value(5).run()
+    at.button(key="explore_whatif_apply").click().run()
     assert not at.exception
     trace = decode(classic, np.array([13, 28, 18, 7, 9, 5]), forced={0: 5})
     assert shown_prediction(at) == trace.tokens[0].tolist()
@@ -155,8 +156,8 @@ def test_explore_keeps_its_state_per_model_and_switching_never_shows_a_traceback
     at = open_app()
     at.selectbox(key="explore_model").select("saved:wide").run()
     assert len(at.text_input(key="explore_text").value.split()) == 10
-    at.number_input(key="whatif_token").set_value(80).run()  # a value only wide has
-    at.button(key="whatif_apply").click().run()
+    at.number_input(key="explore_whatif_token").set_value(80).run()  # a value only wide has
+    at.button(key="explore_whatif_apply").click().run()
     assert shown_prediction(at)[0] == 80
     at.selectbox(key="explore_model").select("saved:classic").run()
     assert not at.exception and not at.error
@@ -205,7 +206,7 @@ def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
     assert f"--out {models_root / 'tiny-from-app'}" in card["reproduce"]
     assert f"--model {models_root / 'tiny-from-app'}" in card["evaluation"]["command"]
     # The run's model decodes on Explore.
-    at.switch_page("explore.py").run()
+    at.switch_page(EXPLORE).run()
     assert not at.exception and at.selectbox(key="explore_model").value == f"run:{run}"
     assert len(shown_prediction(at)) == 2
 
@@ -251,7 +252,7 @@ def test_train_page_offers_tasks_layers_and_attention_with_their_facts(models_ro
     wait_until(at, lambda at: "completed" in run_status(at), what="the run to complete")
     assert "reverse-all 9/4→4, 8 units × 2 + attention" in run_status(at), run_status(at)
     at.button(key=f"use_{at.session_state['train'].shown}").click().run()
-    at.switch_page("explore.py").run()
+    at.switch_page(EXPLORE).run()
     assert not at.exception
     at.text_input(key="explore_text").input("1 2 3 4 5 6 7").run()  # 7 values: the model was trained on 4
     assert any("Outside training" in i.value for i in at.info)
@@ -375,15 +376,15 @@ def test_explore_strategy_views_beam_sampling_and_context_space(models_root, cla
         assert f"| beam #{k + 1} | **{chr(160).join(map(str, beam.tokens[0, k]))}** | {beam.total[0, k]:.3f} |" in table
     tree = {trace["name"]: trace for trace in figure_of(at.get("plotly_chart")[1])}
     assert len(tree["kept"]["x"]) + len(tree["pruned"]["x"]) == 5 + 25 + 25
-    at.slider(key="beam_width").set_value(1).run()
+    at.slider(key="explore_beam_width").set_value(1).run()
     table = next(m.value for m in at.markdown if "| beam #1 |" in m.value)
     assert "| beam #2 |" not in table and "| beam #1 | **18\u00a028\u00a013** |" in table
 
     at.segmented_control(key="explore_strategy").set_value("sample").run()
-    at.select_slider(key="sample_temperature").set_value(0.05).run()
+    at.select_slider(key="explore_sample_temperature").set_value(0.05).run()
     assert not at.exception
     assert any("100 draws**: 1 distinct output;" in m.value and "came 100 times (100%)" in m.value for m in at.markdown)
-    at.select_slider(key="sample_temperature").set_value(5.0).run()
+    at.select_slider(key="explore_sample_temperature").set_value(5.0).run()
     assert any("100 draws**: " in m.value and "distinct outputs" in m.value for m in at.markdown)
 
     at.segmented_control(key="explore_strategy").set_value("context").run()
@@ -391,7 +392,7 @@ def test_explore_strategy_views_beam_sampling_and_context_space(models_root, cla
     points, star = figure_of(at.get("plotly_chart")[1])
     assert len(points["x"]) == 2000 and star["name"] == "your source"
     assert any("nearest neighbour in the plane has the same colour" in m.value for m in at.markdown)
-    at.selectbox(key="context_colouring").set_value("in:5").run()
+    at.selectbox(key="explore_context_colouring").set_value("in:5").run()
     assert not at.exception
     assert any("Coloured by source value 6 (not in the target)" in m.value for m in at.markdown)
 
@@ -500,26 +501,29 @@ def test_every_bad_link_parameter_gives_a_message_and_defaults(models_root, para
     assert shown_prediction(at)  # the page still decodes, with defaults
 
 
+def live_samples(at) -> int:
+    """The samples seen by the live weights Explore decodes with, from its 'Live: run N's newest weights' note."""
+    return int(next(i.value for i in at.info if i.value.startswith("Live: run")).split("**")[1].replace(",", ""))
+
+
 def test_explore_follows_a_run_still_training(models_root):
     at = set_tiny_config(open_app("train.py"), samples=5_000_000, batch_size=16)
     at.button(key="train_button").click().run()
     wait_until(at, lambda at: "samples/s" in " ".join(p.proto.text for p in at.get("progress")),
                what="the first batches")
-    at.switch_page("explore.py").run()
+    at.switch_page(EXPLORE).run()
     live = next(k for k in at.selectbox(key="explore_model").options if "training now" in k)
     at.selectbox(key="explore_model").select(
         next(o for o in at.selectbox(key="explore_model").options if o == live)).run()
     wait_until(at, lambda at: any(i.value.startswith("Live: run") for i in at.info), 60, "live weights")
-    first = int(next(i.value for i in at.info if i.value.startswith("Live: run")).split("**")[1].replace(",", ""))
+    first = live_samples(at)
     assert at.text_input(key="explore_text").value and shown_prediction(at)
-    time.sleep(2.5)
-    at.run()
-    later = int(next(i.value for i in at.info if i.value.startswith("Live: run")).split("**")[1].replace(",", ""))
-    assert later > first  # the page decodes with newer weights as the run goes on
+    # The page decodes with newer weights as the run goes on.
+    wait_until(at, lambda at: live_samples(at) > first, 60, "the page to decode with newer weights")
     assert any("open once this run has ended" in c.value for c in at.caption)
     at.switch_page("train.py").run()
     at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("stop_"))).click().run()
     wait_until(at, lambda at: "stopped" in run_status(at), 60, "the run to stop")
-    at.switch_page("explore.py").run()
+    at.switch_page(EXPLORE).run()
     assert at.session_state["active_model"].startswith("run:")  # its saved model took the live one's place
     assert not any(i.value.startswith("Live: run") for i in at.info) and shown_prediction(at)

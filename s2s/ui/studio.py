@@ -9,7 +9,7 @@ st.set_page_config(page_title="Seq2Seq Studio", page_icon=":material/swap_horiz:
 keep_settings()
 service()  # started by app.py's lifespan; AppTest and embedders that skip it start it here
 st.navigation([
-    st.Page("explore.py", title="Explore", icon=":material/search:", default=True),
+    st.Page("explore/page.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
     st.Page("train.py", title="Train", icon=":material/model_training:"),
     st.Page("evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("models.py", title="Models", icon=":material/inventory_2:"),

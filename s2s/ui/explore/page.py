@@ -1,0 +1,45 @@
+"""Explore page: type a source and watch the decoder work, one step at a time, with a what-if override; below,
+other views of it (learning curve, beam search, sampling, context space). Decoding happens in the model service;
+each part of the page is a module of s2s.ui.explore, its state one ExploreState."""
+
+import streamlit as st
+
+from s2s.ui import state
+from s2s.ui.explore import controls, live, share, stepping, timeline, views
+from s2s.ui.explore.session import page_state
+
+ui = page_state()
+share.open_link(ui)
+title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
+title_col.title("Explore")
+share_slot = share_col.empty()  # filled once the view is known
+st.caption("Type a source and watch the encoder–decoder produce its target, one step at a time.")
+share.link_warning(ui)
+model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
+with model_col:
+    choice = state.model_picker(ui.key("model"), live=True)
+view = ui.view_for(choice)
+with feed_col:
+    feed = controls.feed_ui(ui)
+source = controls.source_ui(ui, view, choice.problem)
+if source is None:
+    st.stop()
+steps = choice.problem.steps_for(len(source))
+forced = controls.what_if_ui(ui, view, choice.problem, steps)
+
+svc = state.require_worker()
+samples = None if choice.job else timeline.timeline_of(svc, choice)
+snapshot = timeline.training_ui(ui, view, samples) if samples else None
+decoded = stepping.decode(svc, choice, source, feed, forced, snapshot)  # stops the page if the model cannot
+view.follow((tuple(source), feed, tuple(sorted(forced.items()))), steps)
+stepping.decode_notes(decoded, choice)
+if decoded.live_seen is not None:
+    live.live_note(choice.job, decoded.live_seen)
+timeline.snapshot_note(samples, snapshot)
+timeline.follow_replay(ui, view, choice.key, samples)
+link = share.share(share_slot, choice, view, feed)
+stepping.stepping_ui(ui, view, choice, decoded, link)
+
+st.divider()
+st.subheader("More views of this source")
+st.fragment(views.strategies_ui)(views.Subject(choice, source, decoded.expected, decoded.greedy, samples, snapshot))
