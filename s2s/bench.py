@@ -13,7 +13,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -26,6 +26,7 @@ from s2s.train import Trainer
 
 @dataclass
 class Setup:
+    name: str
     problem: ProblemConfig
     samples: int          # classic training samples (one epoch, batch 32)
     eval_one_by_one: int  # classic sequences decoded one at a time, then extrapolated to eval_n
@@ -33,9 +34,18 @@ class Setup:
     target: float         # our time-to-accuracy target
     cap: int              # our sample cap for reaching it
 
+    def to_json(self) -> str:
+        """The setup as the child processes receive it: any setup measures, not only the two named below."""
+        return json.dumps(asdict(self))
 
-FULL = Setup(ProblemConfig(), 100_000, 100, 10_000, 0.995, 300_000)
-QUICK = Setup(ProblemConfig(cardinality=20, n_in=5, n_out=2), 10_000, 10, 2_000, 0.95, 60_000)
+    @classmethod
+    def from_json(cls, text: str) -> Setup:
+        fields = json.loads(text)
+        return cls(**{**fields, "problem": ProblemConfig(**fields["problem"])})
+
+
+FULL = Setup("full", ProblemConfig(), 100_000, 100, 10_000, 0.995, 300_000)
+QUICK = Setup("quick", ProblemConfig(cardinality=20, n_in=5, n_out=2), 10_000, 10, 2_000, 0.95, 60_000)
 
 
 # ---- the classic recipe, as published -------------------------------------------------------------------
@@ -89,23 +99,23 @@ def classic_predict_sequence(encoder, decoder, source_one_hot, problem: ProblemC
 
 # ---- measurements --------------------------------------------------------------------------------------
 
-def _run_child(which: str, setup_name: str) -> str:
+def _run_child(which: str, setup: Setup) -> str:
     """Run one measurement in a fresh Python process; return the last line it printed."""
-    result = subprocess.run([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup_name!r})"],
+    result = subprocess.run([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup.to_json()!r})"],
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"the {which} child failed: {result.stderr.strip().splitlines()[-1:]}")
     return result.stdout.strip().splitlines()[-1]
 
 
-def _peak_rss_child(which: str, setup_name: str) -> float:
+def _peak_rss_child(which: str, setup: Setup) -> float:
     """Run one training pipeline in a fresh process; return its peak RSS in GB."""
     # The child reports its own VmHWM: ru_maxrss would also count the pages it shared with this process at fork.
-    return int(_run_child(which, setup_name)) / 2**20  # KiB -> GiB
+    return int(_run_child(which, setup)) / 2**20  # KiB -> GiB
 
 
-def _child(which: str, setup_name: str) -> None:
-    setup = QUICK if setup_name == "quick" else FULL
+def _child(which: str, setup_json: str) -> None:
+    setup = Setup.from_json(setup_json)
     if which == "live-view":
         print(json.dumps(live_view_times(setup.problem, TrainConfig(samples=setup.samples))))
         return
@@ -171,14 +181,13 @@ def measure(setup: Setup, log=print) -> list[dict]:
     #    0.4 s) against a plain fit of the same model and data, in a fresh process (this one's heap, full of
     #    the classic pipeline's objects, makes Python's garbage collector pause for longer than the
     #    callbacks cost), alternated three times, best of each: single runs here vary by more than the overhead.
-    name = "quick" if setup is QUICK else "full"
-    live_fit, plain_fit = json.loads(_run_child("live-view", name))
+    live_fit, plain_fit = json.loads(_run_child("live-view", setup))
     rows.add("live view: training time", live_fit, plain_fit, "s",
              "here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of 3 "
              "each): ratio - 1 is the overhead")
     # 6. Peak memory, each pipeline alone in a fresh process.
-    floor = _peak_rss_child("tensorflow", name)
-    rows.add("peak memory, training", _peak_rss_child("classic", name), _peak_rss_child("ours", name), "GB",
+    floor = _peak_rss_child("tensorflow", setup)
+    rows.add("peak memory, training", _peak_rss_child("classic", setup), _peak_rss_child("ours", setup), "GB",
              f"TensorFlow + Keras alone: {floor:.2f} GB")
     return list(rows)
 
@@ -245,13 +254,14 @@ def _exact_accuracy(setup: Setup, classic, ours_model, rows: _Rows) -> None:
              f"classic extrapolated from {k:,} sequences decoded one by one")
 
 
-def run(quick: bool = False, as_json: bool = False) -> int:
-    setup = QUICK if quick else FULL
+def run(quick: bool = False, as_json: bool = False, setup: Setup | None = None) -> int:
+    """The table (or one JSON document) for FULL, QUICK, or any other `setup` (the tests measure a tiny one)."""
+    setup = setup or (QUICK if quick else FULL)
     log = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
-    log(f"Benchmark ({'quick' if quick else 'full'}): {setup.problem}, 128 units, on {os.cpu_count()} CPU cores")
+    log(f"Benchmark ({setup.name}): {setup.problem}, 128 units, on {os.cpu_count()} CPU cores")
     rows = measure(setup, log)
     if as_json:
-        print(json.dumps({"setup": "quick" if quick else "full", "problem": setup.problem.__dict__, "rows": rows}))
+        print(json.dumps({"setup": setup.name, "problem": setup.problem.__dict__, "rows": rows}))
         return 0
     print()
     print(f"| {'figure':<40} | {'classic':>10} | {'ours':>10} | unit | classic / ours |")
