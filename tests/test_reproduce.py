@@ -29,11 +29,11 @@ def reproduce(card: dict, out: Path) -> Path:
     return out
 
 
-# A model trained on another CPU: oneDNN picks its kernels by the CPU it runs on, so the same float32 sums are taken
-# in another order and round differently, and 1,172 Adam steps carry that along. Measured on this machine's AMD EPYC
-# against the shipped classic: 21 of 26,112 weights differ, by at most 1.43e-6, with the same decoded outputs. 1e-4
-# leaves room for other CPUs while staying far below what a change to the recipe moves (another seed starts from
-# other weights altogether).
+# A model trained on another CPU: oneDNN picks its kernels by the CPU it runs on, so the same float32 sums may be
+# taken in another order and round differently, and 1,172 Adam steps carry that along. Against the shipped classic,
+# a rerun on an AMD EPYC came out bit for bit (all 190,899 weights), another was reported with 21 entries of a
+# 26,112-entry kernel off by at most 1.43e-6, decoding the same. 1e-4 leaves room for other CPUs while staying far
+# below what a change to the recipe moves (another seed starts from other weights altogether).
 WEIGHTS_ACROSS_CPUS = 1e-4
 
 
