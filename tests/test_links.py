@@ -88,8 +88,8 @@ FOLLOWED = {"model": "classic", "source": (1, 2, 3, 4, 5, 6), "feed": "softmax",
     ({"force": "9:1"}, "its what-if is not usable (steps run from 1 to 3, tokens from 1 to 50)", "forced"),
     ({"force": "1:51"}, "its what-if is not usable (steps run from 1 to 3, tokens from 1 to 50)", "forced"),
     ({"force": "a:b"}, "its what-if is not usable (“a:b” is not step:token)", "forced"),
-    ({"snapshot": "999"}, "it asks for snapshot 999, which does not exist (this model has 40, 0 to 39), so the "
-                          "final weights are shown", "snapshot"),
+    ({"snapshot": "999"}, ("it asks for snapshot 999, which does not exist (this model has 40, 0 to 39), so the "
+                           "final weights are shown"), "snapshot"),
     ({"snapshot": "-3"}, "snapshot -3, which does not exist", "snapshot"),
     ({"snapshot": "²"}, "which does not exist", "snapshot"),
     ({"utm_source": "mail"}, "it has parameters this page does not have, which were ignored (“utm_source”)", None),

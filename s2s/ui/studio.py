@@ -1,12 +1,12 @@
-"""The pages' entry script (app.py serves it): page config, this session's settings and the navigation. Page paths
-are relative to this file."""
+"""The pages' entry script (app.py serves it): page config, the model service and the navigation. Page paths are
+relative to this file. Each page keeps its own settings (Explore in its ExploreState, Train and Evaluate in their
+PageSettings): nothing here re-assigns widget values."""
 
 import streamlit as st
 
-from s2s.ui.state import keep_settings, service
+from s2s.ui.state import service
 
 st.set_page_config(page_title="Seq2Seq Studio", page_icon=":material/swap_horiz:", layout="wide")
-keep_settings()
 service()  # started by app.py's lifespan; AppTest and embedders that skip it start it here
 st.navigation([
     st.Page("explore/page.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
