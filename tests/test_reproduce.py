@@ -81,10 +81,10 @@ def test_the_shipped_classic_cards_command_recreates_it(tmp_path):
 def test_a_run_in_the_app_trains_what_the_cli_trains(cli_run, tmp_path):
     """The app's run goes through the model service's training process (primed spare and all): same settings,
     same model as the CLI's."""
-    from s2s.service import JobSpec, Service
+    from s2s.service import JobSettings, Service
 
     card = store.read_card(cli_run)
-    spec = JobSpec(ProblemConfig(**card["problem"]), ModelConfig(**card["model"]), TrainConfig(**card["training"]))
+    spec = JobSettings(ProblemConfig(**card["problem"]), ModelConfig(**card["model"]), TrainConfig(**card["training"]))
     service = Service(tmp_path / "models", max_jobs=1)
     try:
         service.wait_ready()

@@ -13,13 +13,13 @@ from s2s.decode import decode
 from s2s.evaluate import evaluate
 from s2s.history import History
 from s2s.messages import LiveWeights, TrainingDone, TrainingFailed, TrainingStarted
-from s2s.service import JobSpec, Service, ServiceError
+from s2s.service import JobSettings, Service, ServiceError
 from s2s.service.processes import worker_environment
 from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
 
-TINY_JOB = JobSpec(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=6000, batch_size=64, learning_rate=0.01,
+TINY_JOB = JobSettings(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=6000, batch_size=64, learning_rate=0.01,
                                                              eval_every=2000, schedule="constant", seed=5))
-LONG_JOB = JobSpec(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=5_000_000, batch_size=16, seed=5))
+LONG_JOB = JobSettings(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=5_000_000, batch_size=16, seed=5))
 GONE = set()
 
 
@@ -497,7 +497,7 @@ def scripted(tmp_path_factory):
 
 def test_a_finished_runs_model_arrives_through_the_report_as_bytes(scripted, tiny_saved, tiny_model):
     service, runner = scripted
-    job = service.submit("alice", JobSpec(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
+    job = service.submit("alice", JobSettings(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
     wait_for(lambda: runner.handles and job.handle is runner.handles[-1], 10, "the run to start")
     handle = runner.handles[-1]
     handle.report(TrainingStarted(TINY_TRAIN.samples))
@@ -520,7 +520,7 @@ def test_a_live_decode_uses_the_weights_sent_through_the_report(scripted, tiny_m
     from s2s.model import Seq2Seq
 
     service, runner = scripted
-    job = service.submit("bob", JobSpec(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
+    job = service.submit("bob", JobSettings(TINY_PROBLEM, TINY_MODEL, TINY_TRAIN))
     wait_for(lambda: runner.handles and job.handle is runner.handles[-1], 10, "the run to start")
     handle = runner.handles[-1]
     handle.report(TrainingStarted(TINY_TRAIN.samples))

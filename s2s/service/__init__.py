@@ -31,7 +31,6 @@ from s2s.service.jobs import (
     ENDED_WITH_MODEL,
     TRAINING,
     Job,
-    JobSpec,
     TrainingJobs,
     default_max_jobs,
 )
@@ -41,7 +40,7 @@ from s2s.service.runner import JobHandle, JobRunner, LocalProcessRunner
 from s2s.service.uploads import Upload, Uploads
 
 __all__ = ["ACTIVE", "CLOSED_GRACE_SECONDS", "DEFAULT_MODEL", "ENDED_WITH_MODEL", "READY_TIMEOUT", "SWEEP_SECONDS",
-           "TRAINING", "InferenceClient", "Job", "JobHandle", "JobRunner", "JobSettings", "JobSpec",
+           "TRAINING", "InferenceClient", "Job", "JobHandle", "JobRunner", "JobSettings",
            "LocalProcessRunner", "Service", "ServiceError", "Upload", "default_max_jobs", "model_ref", "spawn_worker"]
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on

@@ -36,7 +36,6 @@ ACTIVE = ("queued", "starting", "running", "stopping")
 TRAINING = ACTIVE[1:]  # holding a slot
 ENDED_WITH_MODEL = ("completed", "target reached", "stopped")
 _JOB_IDS = itertools.count(1)  # per process, not per service: a new service (a cleared cache) reuses no run id
-JobSpec = JobSettings  # what the pages call a run's settings
 
 
 def default_max_jobs() -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from s2s import charts
-from s2s.service import Job, JobSpec
+from s2s.service import Job, JobSettings
 from s2s.ui import state
 from s2s.ui.train_settings import TrainSettings, facts_ui, settings_ui
 
@@ -47,7 +47,7 @@ def page_state() -> TrainView:
     return st.session_state.setdefault("train", TrainView())
 
 
-def start_run(spec: JobSpec) -> None:
+def start_run(spec: JobSettings) -> None:
     job = state.service().submit(state.session_id(), spec)
     view = page_state()
     view.shown, view.watching = job.id, True

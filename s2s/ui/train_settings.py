@@ -10,7 +10,7 @@ import streamlit as st
 from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LAYERS, MAX_LENGTH, MAX_SAMPLES, MAX_UNITS,
                         MEMORY_BUDGET_BYTES, PRESETS, SCHEDULES, TASKS, ModelConfig, ProblemConfig, TrainConfig,
                         check_fits_memory, count_parameters, training_set_bytes)
-from s2s.service import Job, JobSpec
+from s2s.service import Job, JobSettings
 from s2s.snapshots import MAX_BYTES, planned_count, snapshot_bytes
 from s2s.ui.page_settings import PageSettings
 
@@ -54,7 +54,7 @@ class TrainSettings(PageSettings):
         # reverse-all's target is the whole source: its box shows the source length and the setting waits unused.
         return self.n_in if self.task == "reverse-all" else self.n_out
 
-    def spec(self) -> JobSpec:
+    def spec(self) -> JobSettings:
         """The run these settings describe; ValueError, with the message to show, for an impossible one."""
         problem = ProblemConfig(int(self.cardinality), int(self.n_in), int(self.target_length), self.task)
         until_target = self.mode == UNTIL_TARGET
@@ -63,7 +63,7 @@ class TrainSettings(PageSettings):
                              learning_rate=float(self.learning_rate), seed=int(self.seed),
                              target_accuracy=self.target / 100 if until_target else None, schedule=self.schedule)
         check_fits_memory(problem, config)
-        return JobSpec(problem, ModelConfig(int(self.units), int(self.layers), bool(self.attention)), config)
+        return JobSettings(problem, ModelConfig(int(self.units), int(self.layers), bool(self.attention)), config)
 
 
 def problem_ui(settings: TrainSettings, bar) -> None:
@@ -123,7 +123,7 @@ def training_ui(settings: TrainSettings, bar) -> None:
     right.button("Fast settings", key="preset_fast", on_click=settings.set, kwargs=FAST_PRESET,
                  help="The defaults measured fastest by `python -m s2s bench`.")
 
-def settings_ui(settings: TrainSettings) -> tuple[JobSpec | None, str | None]:
+def settings_ui(settings: TrainSettings) -> tuple[JobSettings | None, str | None]:
     """The three groups of settings, in the sidebar; returns a job spec, or the message for an impossible one."""
     problem_ui(settings, st.sidebar)
     model_ui(settings, st.sidebar)
@@ -134,7 +134,7 @@ def settings_ui(settings: TrainSettings) -> tuple[JobSpec | None, str | None]:
         return None, str(error)
 
 
-def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
+def facts_ui(spec: JobSettings, jobs: list[Job]) -> None:
     problem, model, config = spec.problem, spec.model, spec.train
     cols = st.columns(5)
     parameters = count_parameters(problem, model)
@@ -153,11 +153,11 @@ def facts_ui(spec: JobSpec, jobs: list[Job]) -> None:
                         "fewer), float16 on disk: half that.")
 
 
-def work_per_sample(spec: JobSpec) -> int:
+def work_per_sample(spec: JobSettings) -> int:
     return count_parameters(spec.problem, spec.model) * (spec.problem.n_in + spec.problem.n_out)
 
 
-def speed_estimate(spec: JobSpec, jobs: list[Job]) -> tuple[float | None, str]:
+def speed_estimate(spec: JobSettings, jobs: list[Job]) -> tuple[float | None, str]:
     """Samples/s to expect, and how it was estimated: from this session's last run with the same batch size
     (scaled by the work per sample), else from this machine's default speed, for batch 256 only."""
     work = work_per_sample(spec)
@@ -167,7 +167,7 @@ def speed_estimate(spec: JobSpec, jobs: list[Job]) -> tuple[float | None, str]:
             return rate, (f"From run {job.id}'s speed ({job.progress.samples_seen / job.elapsed:,.0f} samples/s), "
                           "scaled by the work per sample (parameters × time steps).")
     if spec.train.batch_size == REFERENCE_BATCH:
-        reference = work_per_sample(JobSpec(PROBLEM, MODEL, DEFAULTS))
+        reference = work_per_sample(JobSettings(PROBLEM, MODEL, DEFAULTS))
         return REFERENCE_SPEED * reference / work, (
             f"From the default run's speed on this machine (~{REFERENCE_SPEED:,} samples/s), scaled by the work per "
             "sample (parameters × time steps): a rough guide until a run of this session calibrates it.")
