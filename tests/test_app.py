@@ -130,15 +130,18 @@ def test_explore_an_empty_box_shows_the_last_source_again_without_an_error(model
     assert at.text_input(key="explore_text").value == "1 2 3 4 5 6" and shown_prediction(at) == [3, 2, 1]
 
 
-def test_explore_keeps_its_source_across_a_visit_to_another_page(models_root):
+def test_explore_keeps_its_source_feed_and_speed_across_a_visit_to_another_page(models_root):
     at = open_app()
     at.text_input(key="explore_text").input("1 2 3 4 5 6").run()
+    at.radio(key="explore_feed").set_value("softmax").run()
+    at.slider(key="explore_speed").set_value(1.2).run()
     assert shown_prediction(at) == [3, 2, 1]
     for page in ("train.py", "evaluate.py", "models.py"):
         at.switch_page(page).run()
         at.switch_page(EXPLORE).run()
         assert not at.exception and not at.error, page
         assert at.text_input(key="explore_text").value == "1 2 3 4 5 6" and shown_prediction(at) == [3, 2, 1]
+        assert at.radio(key="explore_feed").value == "softmax" and at.slider(key="explore_speed").value == 1.2
 
 
 def test_explore_what_if_override_matches_the_library(models_root, classic):
@@ -386,6 +389,13 @@ def test_explore_strategy_views_beam_sampling_and_context_space(models_root, cla
     assert any("100 draws**: 1 distinct output;" in m.value and "came 100 times (100%)" in m.value for m in at.markdown)
     at.select_slider(key="explore_sample_temperature").set_value(5.0).run()
     assert any("100 draws**: " in m.value and "distinct outputs" in m.value for m in at.markdown)
+    # The beam view's table samples with the sampling view's settings, and they are still there when it returns.
+    at.segmented_control(key="explore_strategy").set_value("beam").run()
+    table = next(m.value for m in at.markdown if "| beam #1 |" in m.value)
+    sampled = [line for line in table.splitlines() if line.startswith("| sampled ")]
+    assert sampled and all("/100 at T = 5 |" in line for line in sampled), table
+    at.segmented_control(key="explore_strategy").set_value("sample").run()
+    assert at.select_slider(key="explore_sample_temperature").value == 5.0
 
     at.segmented_control(key="explore_strategy").set_value("context").run()
     assert not at.exception
