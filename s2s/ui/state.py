@@ -192,14 +192,3 @@ def take_explore_request(key: str) -> list[int] | None:
         return request[1]
     return None
 
-
-# Streamlit forgets a widget's value when its page is not shown; these settings should survive a page switch.
-# Explore's, until its page keeps them (Train and Evaluate keep theirs: s2s/ui/page_settings.py).
-PERSISTENT_KEYS = ("explore_feed", "explore_speed", "explore_text")
-
-
-def keep_settings() -> None:
-    """studio.py calls it at every run: re-assigning a widget's value keeps it while its page is not shown."""
-    for key in PERSISTENT_KEYS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
