@@ -33,6 +33,7 @@ class Setup:
     eval_n: int
     target: float         # our time-to-accuracy target
     cap: int              # our sample cap for reaching it
+    live_repeats: int = 3  # alternated runs of the live-view comparison, best of each
 
     def to_json(self) -> str:
         """The setup as the child processes receive it: any setup measures, not only the two named below."""
@@ -99,25 +100,38 @@ def classic_predict_sequence(encoder, decoder, source_one_hot, problem: ProblemC
 
 # ---- measurements --------------------------------------------------------------------------------------
 
+def _start_child(which: str, setup: Setup) -> subprocess.Popen:
+    """Start one measurement in a fresh Python process."""
+    return subprocess.Popen([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup.to_json()!r})"],
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _child_answer(which: str, child: subprocess.Popen) -> str:
+    """The last line a child printed, once it has ended; RuntimeError if it failed."""
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the {which} child failed: {err.strip().splitlines()[-1:]}")
+    return out.strip().splitlines()[-1]
+
+
 def _run_child(which: str, setup: Setup) -> str:
     """Run one measurement in a fresh Python process; return the last line it printed."""
-    result = subprocess.run([sys.executable, "-c", f"from s2s.bench import _child; _child({which!r}, {setup.to_json()!r})"],
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"the {which} child failed: {result.stderr.strip().splitlines()[-1:]}")
-    return result.stdout.strip().splitlines()[-1]
+    return _child_answer(which, _start_child(which, setup))
 
 
-def _peak_rss_child(which: str, setup: Setup) -> float:
-    """Run one training pipeline in a fresh process; return its peak RSS in GB."""
+def _peak_rss(setup: Setup) -> dict[str, float]:
+    """Peak RSS in GB of each pipeline alone in a fresh process ("tensorflow": the imports alone). A process's
+    peak memory does not depend on what else runs, so the three run at once."""
     # The child reports its own VmHWM: ru_maxrss would also count the pages it shared with this process at fork.
-    return int(_run_child(which, setup)) / 2**20  # KiB -> GiB
+    children = {which: _start_child(which, setup) for which in ("tensorflow", "classic", "ours")}
+    return {which: int(_child_answer(which, child)) / 2**20 for which, child in children.items()}  # KiB -> GiB
 
 
 def _child(which: str, setup_json: str) -> None:
     setup = Setup.from_json(setup_json)
     if which == "live-view":
-        print(json.dumps(live_view_times(setup.problem, TrainConfig(samples=setup.samples))))
+        print(json.dumps(live_view_times(setup.problem, TrainConfig(samples=setup.samples), setup.live_repeats)))
         return
     keras.utils.set_random_seed(1)
     if which == "classic":
@@ -183,12 +197,12 @@ def measure(setup: Setup, log=print) -> list[dict]:
     #    callbacks cost), alternated three times, best of each: single runs here vary by more than the overhead.
     live_fit, plain_fit = json.loads(_run_child("live-view", setup))
     rows.add("live view: training time", live_fit, plain_fit, "s",
-             "here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of 3 "
-             "each): ratio - 1 is the overhead")
+             f"here 'classic' is our training with the live view and 'ours' a plain fit (fresh process, best of "
+             f"{setup.live_repeats} each): ratio - 1 is the overhead")
     # 6. Peak memory, each pipeline alone in a fresh process.
-    floor = _peak_rss_child("tensorflow", setup)
-    rows.add("peak memory, training", _peak_rss_child("classic", setup), _peak_rss_child("ours", setup), "GB",
-             f"TensorFlow + Keras alone: {floor:.2f} GB")
+    peak = _peak_rss(setup)
+    rows.add("peak memory, training", peak["classic"], peak["ours"], "GB",
+             f"TensorFlow + Keras alone: {peak['tensorflow']:.2f} GB")
     return list(rows)
 
 

@@ -265,7 +265,7 @@ def link_models(tmp_path_factory):
           "shown": "4", "snapshot": "3"})
 @example({"utm_source": "mail", "feed": "ARGMAX"})
 @example({"model": "classic-tutorial", "source": "1 2 3 4 5 6 7 8", "snapshot": "8", "shown": "4"})  # one past
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_any_link_opens_its_view_or_says_in_one_warning_what_it_ignored(link_models, params):
     at = AppTest.from_file(APP, default_timeout=120)
