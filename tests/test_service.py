@@ -14,6 +14,7 @@ from s2s.evaluate import evaluate
 from s2s.history import History
 from s2s.messages import LiveWeights, TrainingDone, TrainingFailed, TrainingStarted
 from s2s.service import JobSettings, Service, ServiceError
+from s2s.service.runner import LocalProcessRunner
 from s2s.service.processes import worker_environment
 from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
 
@@ -32,8 +33,10 @@ def wait_for(condition, timeout: float = 120, what: str = "condition"):
 
 @pytest.fixture(scope="module")
 def service(tiny_saved):
-    # Tests close tabs for good at once: no grace period.
-    svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE, closed_grace_seconds=0)
+    # Tests close tabs for good at once (no grace period) and sweep often; their runs are tiny, so the spare
+    # training process is not primed with the default run (tests/test_reproduce.py checks priming's runs).
+    svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE, closed_grace_seconds=0,
+                  sweep_seconds=0.5, runner=LocalProcessRunner(prime=False))
     yield svc
     svc.close()
 

@@ -53,8 +53,9 @@ class Service:
 
     def __init__(self, models_root: str | Path = store.DEFAULT_ROOT, max_jobs: int | None = None,
                  runner: JobRunner | None = None, owner_alive: Callable[[str], bool] | None = None,
-                 closed_grace_seconds: float = CLOSED_GRACE_SECONDS):
+                 closed_grace_seconds: float = CLOSED_GRACE_SECONDS, sweep_seconds: float = SWEEP_SECONDS):
         self.models_root = Path(models_root)
+        self.sweep_seconds = sweep_seconds
         self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
         owner_alive = owner_alive or (lambda owner: True)
         self.inference = InferenceClient()
@@ -190,12 +191,12 @@ class Service:
         return self.publisher.save_run(self.training.get(owner, job_id), name, overwrite)
 
     def recover_runs(self) -> list[Path]:
-        """Publish the finished, unsaved runs of closed sessions as recovered-run-N (every SWEEP_SECONDS and at
+        """Publish the finished, unsaved runs of closed sessions as recovered-run-N (every sweep_seconds and at
         each run's end)."""
         return self.publisher.recover_runs(self.training.all())
 
     def _sweep_closed_sessions(self) -> None:
-        while not self._closed.wait(SWEEP_SECONDS):
+        while not self._closed.wait(self.sweep_seconds):
             try:
                 self.recover_runs()
                 self.uploaded.drop_closed()

@@ -65,9 +65,11 @@ class _ProcessJob:
 
 class LocalProcessRunner:
     """Each job in a `python -m s2s.worker train` process. One spare process is kept started (TensorFlow imported,
-    the default run built and primed), so a job begins training at once."""
+    the default run built and primed), so a job begins training at once. Without `prime`, the spare only
+    imports TensorFlow (the tests' runs are tiny: priming the default run would cost more than it saves)."""
 
-    def __init__(self):
+    def __init__(self, prime: bool = True):
+        self._role = "spare" if prime else "train"
         self._lock = threading.Lock()
         self._spare: tuple[subprocess.Popen, Connection] | None = None
         self._closed = False
@@ -76,7 +78,7 @@ class LocalProcessRunner:
         """Start the spare, if there is none."""
         with self._lock:
             if self._spare is None and not self._closed:
-                self._spare = spawn_worker("spare")
+                self._spare = spawn_worker(self._role)
 
     def _take_spare(self) -> tuple[subprocess.Popen, Connection]:
         with self._lock:
