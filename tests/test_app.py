@@ -340,6 +340,30 @@ def test_models_page_lists_models_and_broken_folders(models_root):
         shutil.rmtree(damaged)
 
 
+HOSTILE_NOTES = ("[click me](https://example.invalid/steal) ![tracker](https://example.invalid/pixel.png) "
+                 "<img src=x onerror=alert(1)> **bold**")
+
+
+def test_a_cards_own_words_are_shown_as_plain_text(models_root):
+    """Notes, reasons and commands come from whoever made the card (an upload, a saved run): the Models page shows
+    them as typed, never as Markdown or HTML (no link, no image)."""
+    hostile = models_root / "hostile-notes"
+    shutil.copytree(models_root / "classic", hostile)
+    card = json.loads((hostile / "card.json").read_text())
+    card.update(notes=HOSTILE_NOTES, stopped="[stopped](https://example.invalid)")
+    card["evaluation"]["command"] = "python -m s2s evaluate `touch /tmp/x` [x](https://example.invalid)"
+    (hostile / "card.json").write_text(json.dumps(card))
+    try:
+        at = open_app("models.py")
+        texts = [t.value for t in at.text]
+        assert any(HOSTILE_NOTES in t and "[stopped](https://example.invalid)" in t for t in texts), texts
+        assert any(c.value == card["evaluation"]["command"] for c in at.code)
+        rendered = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+        assert not any("example.invalid" in value for value in rendered), rendered
+    finally:
+        shutil.rmtree(hostile)
+
+
 NO_TENSORFLOW = textwrap.dedent("""
     import sys
     from streamlit.testing.v1 import AppTest

@@ -151,7 +151,10 @@ def test_a_run_still_training_decodes_with_its_newest_weights(service):
 def test_a_killed_job_is_reported_as_failed_and_the_service_serves_on(service, tiny_saved):
     job = service.submit("alice", LONG_JOB)
     wait_for(lambda: job.history.loss, what="the first batch")
-    service.kill(job.id)
+    with pytest.raises(KeyError):  # another session cannot end alice's run, not even with its id
+        service.kill("mallory", job.id)
+    assert job.active and job.status == "running"
+    service.kill("alice", job.id)
     wait_for(lambda: not job.active, 30, "the death to be noticed")
     assert job.status == "failed" and "killed by signal 9" in job.error and job.directory is None
     assert service.decode(tiny_saved, [1, 2, 3, 4]).tokens.shape == (1, 2)

@@ -183,8 +183,10 @@ class Service:
     def stop(self, owner: str, job_id: int) -> None:
         self.training.stop(owner, job_id)
 
-    def kill(self, job_id: int) -> None:
-        self.training.kill(job_id)
+    def kill(self, owner: str, job_id: int) -> None:
+        """End `owner`'s run's process at once (tests use it to check that a crash is reported); KeyError for a run
+        of another session."""
+        self.training.kill(self.training.get(owner, job_id).id)
 
     def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False) -> Path:
         """Publish a run's model under models_root/name with its card; ValueError for a bad name or a clash."""

@@ -63,15 +63,10 @@ def card_ui(name: str, directory: Path, card: dict, key: str, active: str | None
         if card.get("training_seconds") is not None:
             cols[4].metric("Training time", f"{card['training_seconds']:,.0f} s")
         if evaluation:
-            st.caption(f"Exact-sequence accuracy measured on {evaluation['n']:,} sequences (seed {evaluation['seed']}) "
-                       f"by `{evaluation.get('command', 'python -m s2s evaluate')}`. "
-                       f"Trained {card['created'][:10]} with batch {t['batch_size']}, learning rate "
-                       f"{t['learning_rate']:g} ({t.get('schedule', 'constant')}), {t['samples']:,} samples × "
-                       f"{t['epochs']} epoch(s), seed {t['seed']}; {card.get('stopped') or 'completed'}.")
-        if card.get("notes"):
-            st.markdown(card["notes"])
-        if card.get("recovered"):
-            st.info(card["recovered"], icon=":material/history:")
+            st.caption(f"Exact-sequence accuracy measured on {evaluation['n']:,} sequences (seed {evaluation['seed']}). "
+                       f"Trained with batch {t['batch_size']:,}, learning rate {t['learning_rate']:g}, "
+                       f"{t['samples']:,} samples × {t['epochs']:,} epoch(s), seed {t['seed']}.")
+        card_text_ui(card, evaluation)
         if card.get("history"):
             st.plotly_chart(charts.training_figure([(name, card["history"])], height=300), key=f"history_{key}")
         if card.get("reproduce"):
@@ -79,6 +74,18 @@ def card_ui(name: str, directory: Path, card: dict, key: str, active: str | None
             st.code(card["reproduce"], language="bash", wrap_lines=True)
         download_button(name, directory)
     return True
+
+
+def card_text_ui(card: dict, evaluation: dict) -> None:
+    """The card's own words, shown as plain text: a card may come from anyone's upload, and Markdown or HTML in
+    it (links, images) must not be rendered to every visitor."""
+    fields = (("Learning-rate schedule", card["training"].get("schedule")), ("Created", card.get("created")),
+              ("Ended", card.get("stopped")), ("Notes", card.get("notes")), ("Recovered", card.get("recovered")))
+    lines = [f"{label}: {text}" for label, text in fields if isinstance(text, str) and text]
+    if lines:
+        st.text("\n".join(lines))
+    if isinstance(evaluation.get("command"), str):
+        st.code(evaluation["command"], language="bash", wrap_lines=True)
 
 
 def upload_ui(ui: ModelsState) -> None:
