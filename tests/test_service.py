@@ -1,6 +1,8 @@
 """The model service against its real workers: decodes equal the in-process library's, jobs train, stream, stop,
 crash and queue as documented, and owners see only their own jobs."""
 
+import os
+import signal
 import threading
 import time
 
@@ -14,6 +16,7 @@ from s2s.evaluate import evaluate
 from s2s.history import History
 from s2s.messages import LiveWeights, TrainingDone, TrainingFailed, TrainingStarted
 from s2s.service import JobSettings, Service, ServiceError
+from s2s.service.inference import ANSWER_TIMEOUT
 from s2s.service.runner import LocalProcessRunner
 from s2s.service.processes import worker_environment
 from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
@@ -97,6 +100,25 @@ def test_a_killed_inference_worker_is_reported_and_replaced(service, tiny_saved)
     assert "killed by signal 9" in service.inference.error
     trace = service.decode(tiny_saved, [1, 2, 3, 4])  # a fresh worker answers
     assert trace.tokens.shape == (1, 2) and service.inference.process.pid != old
+
+
+def test_a_frozen_worker_fails_its_request_with_a_message_and_a_new_one_serves_the_next(service, tiny_saved):
+    """A worker stopped mid-life (SIGSTOP: alive, silent) must not hang every page: a request waiting on it fails
+    once the worker has been silent for answer_timeout, the worker is replaced, and the next request is served."""
+    assert service.decode(tiny_saved, [1, 2, 3, 4]).tokens.shape == (1, 2)
+    frozen = service.inference.process
+    service.inference.answer_timeout = 3.0
+    try:
+        os.kill(frozen.pid, signal.SIGSTOP)
+        with pytest.raises(ServiceError, match="did not answer for [0-9]+ s, so it was stopped"):
+            service.decode(tiny_saved, [4, 3, 2, 1])
+        assert frozen.poll() is not None  # ended, not left stopped
+    finally:
+        service.inference.answer_timeout = ANSWER_TIMEOUT
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+    assert service.decode(tiny_saved, [4, 3, 2, 1]).tokens.shape == (1, 2)  # a fresh worker answers
+    assert service.inference.process is not frozen
 
 
 def test_a_job_trains_streams_its_history_and_leaves_a_usable_model(service):

@@ -3,7 +3,8 @@ and the pages' requests about models through it (`Models`: decode, evaluate, rep
 
 The worker decodes and evaluates for every session; an evaluation runs in chunks, so a decode never waits behind a
 long evaluation for more than one chunk. A worker that dies is reported to the requests waiting on it and replaced
-at the next request.
+at the next request; so is one that stays silent for `answer_timeout` seconds while a request waits (hung, or
+stopped): that request fails with a message instead of hanging its page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 import queue
 import subprocess
 import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -22,6 +24,9 @@ from s2s.messages import InferenceReply, InferenceRequest, LiveWeights, WorkerRe
 from s2s.service.processes import ServiceError, describe_exit, end_process, spawn_worker
 
 READY_TIMEOUT = 180.0
+# Seconds a worker may stay silent (no reply, no progress, to anyone) while a request waits before it is deemed hung
+# and replaced. Its longest silent piece of work is a trace or a large context space: a few seconds on busy cores.
+ANSWER_TIMEOUT = 30.0
 _UNKNOWN = object()  # not asked yet (a model without a timeline is known: None)
 MAX_KNOWN_TIMELINES = 256  # timelines whose samples the service remembers (a list of ~40 numbers each)
 NO_LIVE_WEIGHTS = "This run has no live weights yet (it has not finished a batch), or has ended."
@@ -43,7 +48,9 @@ def model_ref(directory: str | Path) -> tuple:
 class InferenceClient:
     """The connection to the inference worker, shared by every session's thread; restarts a dead worker."""
 
-    def __init__(self):
+    def __init__(self, answer_timeout: float = ANSWER_TIMEOUT):
+        self.answer_timeout = answer_timeout
+        self._last_heard = time.monotonic()  # when the worker last said anything (the reader thread sets it)
         self._lock = threading.Lock()      # guards sending and the pending table
         self._ids = itertools.count(1)
         self._pending: dict[int, queue.Queue] = {}
@@ -69,6 +76,7 @@ class InferenceClient:
             self._ready.set()
             while True:
                 reply: InferenceReply = conn.recv()
+                self._last_heard = time.monotonic()
                 with self._lock:
                     box = self._pending.get(reply.id)
                 if box is not None:
@@ -124,9 +132,14 @@ class InferenceClient:
     def call(self, op: str, on_progress: Callable | None = None, **args):
         """Send a request and wait for its answer; progress payloads go to `on_progress` in this thread."""
         rid, box = self._send(op, args)
+        sent = time.monotonic()
         try:
             while True:
-                reply: InferenceReply = box.get()
+                try:
+                    reply: InferenceReply = box.get(timeout=min(1.0, self.answer_timeout))
+                except queue.Empty:
+                    self._end_if_silent(sent)
+                    continue
                 if reply.kind == "progress":
                     if on_progress is not None:
                         on_progress(*reply.payload)
@@ -139,6 +152,22 @@ class InferenceClient:
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
+
+    def _end_if_silent(self, sent: float) -> None:
+        """Replace a worker that has said nothing for answer_timeout seconds since this request was sent; the
+        request fails with ServiceError (the others waiting on it too, through _died)."""
+        silent = time.monotonic() - max(self._last_heard, sent)
+        if silent < self.answer_timeout:
+            return
+        with self._lock:
+            process = self.process
+        if process is None:
+            raise ServiceError("The model service has been shut down.")
+        process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
+        process.wait()
+        self._died(process)
+        raise ServiceError(f"The model worker (pid {process.pid}) did not answer for {silent:.0f} s, so it was "
+                           "stopped; a new one starts with the next request. Try again.")
 
     def close(self) -> None:
         with self._lock:
