@@ -69,4 +69,4 @@ class Progress:
     eta_seconds: float | None
     history: History
     done: bool = False
-    live_samples: int | None = None  # samples seen at the newest live weights written (Trainer.run's on_live)
+    live_samples: int | None = None  # samples seen at the newest live weights sent (Trainer.run's on_live)

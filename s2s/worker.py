@@ -1,7 +1,7 @@
 """The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by the model service
 (s2s/service/).
 
-`inference` serves every session: it loads models (safe mode, cached by folder and file stamp), decodes with
+`inference` serves every session: it loads models (the network built from the card, only weight arrays read from the file; cached by folder and file stamp), decodes with
 full traces and evaluates in chunks, answering quick requests between two chunks of a long one. Its operations
 are a table (`OPS`: op name -> a small function); everything it keeps is in byte-bounded caches (`ByteCache`).
 `train` is one training job: it trains one run while sending its history and live weights, saves the model in a

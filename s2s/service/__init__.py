@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from s2s import store
+from s2s.config import EVAL_N, EVAL_SEED
 from s2s.messages import JobSettings
 from s2s.service.inference import READY_TIMEOUT, InferenceClient, Models, model_ref
 from s2s.service.jobs import (
@@ -109,9 +110,6 @@ class Service:
     def saved_models(self) -> list[store.Entry]:
         return store.list_models(self.models_root)
 
-    def saved_path(self, name: str) -> Path:
-        return self.publisher.saved_path(name)
-
     def warm(self, directory: Path) -> int:
         return self.models.warm(directory)
 
@@ -133,7 +131,7 @@ class Service:
     def learning_curve(self, directory: Path, source, feed: str = "argmax", on_progress=None):
         return self.models.learning_curve(directory, source, feed, on_progress)
 
-    def accuracy_over_training(self, directory: Path, n: int = 1000, seed: int = 7, feed: str = "argmax",
+    def accuracy_over_training(self, directory: Path, n: int = EVAL_N, seed: int = EVAL_SEED, feed: str = "argmax",
                                on_progress=None):
         return self.models.accuracy_over_training(directory, n, seed, feed, on_progress)
 

@@ -55,7 +55,8 @@ class InferenceClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, queue.Queue] = {}
         self._ready = threading.Event()
-        self.error: str | None = None
+        self.error: str | None = None       # why the current worker ended (cleared when a new one starts)
+        self.last_death: str | None = None  # why the last worker that ended did, kept after its replacement
         self.process: subprocess.Popen | None = None
         self._start()
 
@@ -94,7 +95,7 @@ class InferenceClient:
         with self._lock:
             if process is not self.process:  # already replaced (close() or an earlier failure)
                 return
-            self.error = f"The model worker (pid {process.pid}) ended: {describe_exit(process)}."
+            self.error = self.last_death = f"The model worker (pid {process.pid}) ended: {describe_exit(process)}."
             waiting, self._pending = self._pending, {}
         for rid, box in waiting.items():
             box.put(InferenceReply(rid, "error", self.error + " It is being restarted; try again."))

@@ -217,6 +217,9 @@ class TrainingJobs:
 
     def _done(self, job: Job, message: TrainingDone) -> None:
         directory = None
+        with self._lock:
+            if self._closed:  # the service is closing and its runs folder goes: nothing to write the model into
+                return
         if message.model_files is not None:
             try:  # written before the status changes: a page that sees the run ended finds its model
                 directory = write_model(message.model_files, job.run_directory)

@@ -33,6 +33,9 @@ def spawn_worker(role: str) -> tuple[subprocess.Popen, Connection]:
     try:
         process = subprocess.Popen([sys.executable, "-m", "s2s.worker", role, str(child.fileno())],
                                    pass_fds=[child.fileno()], env=worker_environment(), stdin=subprocess.DEVNULL)
+    except BaseException:
+        parent.close()  # no process to talk to: the service's end goes too
+        raise
     finally:
         child.close()
     return process, Connection(parent.detach())

@@ -137,7 +137,7 @@ def save_ui(job: Job, col) -> None:
     except FileExistsError as error:
         col.warning(f"{error} (A shipped model, perhaps.)")
         return
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # a bad name, or a save of that name that finished at the same moment
         col.error(str(error))
         return
     evaluation = job.result["evaluation"]

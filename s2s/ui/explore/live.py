@@ -1,5 +1,5 @@
 """Explore following a run of this session that is still training: a timer that redraws the page when the run has
-written newer weights, or has ended (then its saved model takes the live one's place)."""
+sent newer weights, or has ended (then its saved model takes the live one's place)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def follow_live(job_id: int, seen: int) -> None:
 
 
 def live_tick(job_id: int, seen: int) -> None:
-    """While a run trains, redraw the page when it has written newer weights (or ended: then its saved model
+    """While a run trains, redraw the page when it has sent newer weights (or ended: then its saved model
     takes over)."""
     ui = page_state()
     if ui.live_fresh:  # drawn by the page run this fragment belongs to: look again at the next tick

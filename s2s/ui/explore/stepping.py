@@ -36,7 +36,7 @@ class Decoded:
     other: Trace
     free: Trace
     expected: list[int]
-    live_seen: int | None  # a run still training: the samples it had seen when it wrote the weights used
+    live_seen: int | None  # a run still training: the samples it had seen when it sent the weights used
 
     @property
     def greedy(self) -> Trace:
