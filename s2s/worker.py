@@ -1,13 +1,11 @@
 """The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by the model service
 (s2s/service/).
 
-`inference` serves every session: it loads models (the network built from the card, only weight arrays read from the file; cached by folder and file stamp), decodes with
-full traces and evaluates in chunks, answering quick requests between two chunks of a long one. Its operations
-are a table (`OPS`: op name -> a small function); everything it keeps is in byte-bounded caches (`ByteCache`).
-`train` is one training job: it trains one run while sending its history and live weights, saves the model in a
-private temporary folder, sends that folder's files as bytes, and exits so its memory returns to the operating
-system. `spare` is the same, started ahead of any job: while it waits it builds and primes the run with the
-default settings, so that a click on Train with them finds it ready.
+`inference` serves every session: it loads models (the network built from the card, only weight arrays read from
+the file; cached by folder and file stamp), decodes with full traces and evaluates in chunks, answering quick
+requests between two chunks of a long one. Its operations are a table (`OPS`: op name -> a small function);
+everything it keeps is in byte-bounded caches (`ByteCache`). `train` and `spare` run one training job
+(s2s/training_job.py); a spare starts ahead of any job and primes the default run while it waits.
 
 Both talk over the socket FD with `multiprocessing.connection`; every message is a dataclass of s2s/messages.py.
 """
@@ -16,13 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import threading
 import traceback
 from collections import OrderedDict, deque
 from dataclasses import fields, is_dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -30,13 +25,7 @@ import numpy as np
 from s2s.messages import (
     InferenceReply,
     InferenceRequest,
-    JobSettings,
     LiveWeights,
-    StopTraining,
-    TrainingDone,
-    TrainingFailed,
-    TrainingProgress,
-    TrainingStarted,
     WorkerReady,
 )
 
@@ -422,95 +411,6 @@ def evaluate_in_chunks(worker, args, progress):
 # --- a training job ------------------------------------------------------------------------------------------
 
 
-def train_job(conn: Connection, prime_default: bool) -> None:
-    """Wait for one JobSettings, train it while sending progress and live weights, then send the saved model's
-    files and return (and exit). A spare (`prime_default`) builds and primes the default run while it waits."""
-    from s2s.config import ModelConfig, ProblemConfig, TrainConfig
-    from s2s.train import Trainer
-
-    default = JobSettings(ProblemConfig(), ModelConfig(), TrainConfig())
-    primed = None
-    if prime_default:
-        primed = Trainer(default.problem, default.model, default.train)
-        primed.prime()
-    conn.send(WorkerReady(os.getpid()))
-    try:
-        settings: JobSettings = conn.recv()
-    except EOFError:  # the app went away before handing this process a job
-        return
-    try:
-        same = primed is not None and settings == default
-        trainer = primed if same else Trainer(settings.problem, settings.model, settings.train)
-        del primed  # a job with other settings frees the primed run
-    except Exception as error:
-        conn.send(TrainingFailed(failure(0, error).payload))
-        return
-    conn.send(TrainingStarted(trainer.total_samples))
-    abandoned = listen_for_stop(conn, trainer)
-    try:
-        done = train_and_save(conn, trainer, abandoned)
-    except Exception as error:
-        conn.send(TrainingFailed(failure(0, error).payload))
-        return
-    if done is not None:
-        conn.send(done)
-
-
-def listen_for_stop(conn: Connection, trainer) -> threading.Event:
-    """Stop the trainer at a StopTraining, or when the app closes the connection (then the returned event is
-    set: nobody will use the run)."""
-    abandoned = threading.Event()
-
-    def listen() -> None:
-        try:
-            while not isinstance(conn.recv(), StopTraining):
-                pass
-        except (EOFError, OSError):
-            abandoned.set()
-        trainer.stop()
-    threading.Thread(target=listen, daemon=True, name="stop-listener").start()
-    return abandoned
-
-
-def train_and_save(conn: Connection, trainer, abandoned: threading.Event) -> TrainingDone | None:
-    """Run the trainer, sending TrainingProgress and LiveWeights as it goes; the TrainingDone to send at the end,
-    or None when the app has gone (nobody will use the run: neither measure nor save it)."""
-    from s2s.config import EVAL_N, EVAL_SEED
-    from s2s.evaluate import evaluate
-
-    sent = [0, 0]  # batches and evaluations already sent
-
-    def on_progress(p) -> None:
-        increment = p.history.increment(*sent)
-        sent[:] = [len(p.history.loss), len(p.history.eval_exact)]
-        conn.send(TrainingProgress.of(p, increment))
-
-    def on_live(seen: int, weights: list) -> None:
-        conn.send(LiveWeights(seen, [np.asarray(w, np.float32) for w in weights]))
-
-    result = trainer.run(on_progress, progress_every=0.25, on_live=on_live)
-    if abandoned.is_set():
-        return None
-    evaluation = files = None
-    if result.history.loss:
-        evaluation = evaluate(result.model, EVAL_N, EVAL_SEED)
-        files = saved_files(result, evaluation)
-    return TrainingDone(result.reason, result.elapsed, result.history.increment(*sent), result.exact_accuracy,
-                        result.token_accuracy, evaluation.summary() if evaluation else None, files)
-
-
-def saved_files(result, evaluation) -> dict[str, bytes]:
-    """The run's model folder (model, card, timeline), saved in a private temporary folder, as name -> bytes: the
-    service writes them where it keeps runs, which need not be on this machine."""
-    from s2s import store
-
-    with tempfile.TemporaryDirectory(prefix="s2s-job-") as private:
-        folder = Path(private) / "run"
-        notes = f"Trained in the app; {result.reason} after {result.history.samples[-1]:,} samples."
-        store.save(result.model, folder, store.run_card(folder, result, evaluation, notes), result.timeline)
-        return {path.name: path.read_bytes() for path in folder.iterdir()}
-
-
 def main(argv: list[str]) -> int:
     role, fd = argv[0], int(argv[1])
     conn = Connection(fd)
@@ -532,6 +432,8 @@ def main(argv: list[str]) -> int:
             conn.send(WorkerReady(os.getpid()))
             InferenceWorker(conn).serve()
         elif role in ("train", "spare"):
+            from s2s.training_job import train_job
+
             train_job(conn, prime_default=role == "spare")
         else:
             print(f"error: unknown worker role {role!r}", file=sys.stderr)
