@@ -34,7 +34,7 @@ Run from the repository root (a few minutes with --quick, which does fewer tries
 
     python bench/browser.py [--quick] [--json OUT.json] [--only NAME,...]
 
-Saved models go to a temporary copy of pretrained/ (S2S_MODELS_ROOT), never to the repository. The script stops
+Saved models go to a temporary folder (S2S_MODELS_DIR), never to the repository or the user's store. The script stops
 every server, worker process and browser it started, whatever happens. Other app servers, workers, CLI runs
 or pytest on the machine skew the figures: the script names them and marks the figures they overlapped (*).
 """
@@ -218,7 +218,8 @@ class App:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = workdir / f"streamlit-{self.port}.log"
-        env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir)}
+        env = {**os.environ, "S2S_MODELS_ROOT": str(models), "S2S_MODELS_DIR": str(workdir / "saved"),
+               "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir)}
         self.started = time.perf_counter()
         self.visited: float | None = None  # when a page first opened (and so started the model service)
         with open(self.log_path, "wb") as out:

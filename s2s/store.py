@@ -39,7 +39,17 @@ MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 SNAPSHOT_FILE = snapshots.SNAPSHOT_FILE
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PROJECT = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = PROJECT / "pretrained"
+DEFAULT_ROOT = PROJECT / "pretrained"  # the shipped models: read-only to the app
+
+
+def saved_root() -> Path:
+    """Where the app saves models (never into pretrained/): S2S_MODELS_DIR, else the user's data folder,
+    $XDG_DATA_HOME/seq2seq-studio/models (~/.local/share/seq2seq-studio/models), outside any git checkout."""
+    configured = os.environ.get("S2S_MODELS_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "seq2seq-studio" / "models"
 
 
 class ModelFileError(ValueError):

@@ -4,6 +4,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Models the app saves go to a folder of this test session, never to the developer's own store (and never into
+# pretrained/, which the app does not write). The servers the browser tests start inherit it.
+import tempfile  # noqa: E402
+
+os.environ["S2S_MODELS_DIR"] = tempfile.mkdtemp(prefix="s2s-test-saved-")
 
 import contextlib  # noqa: E402
 import io  # noqa: E402

@@ -195,22 +195,25 @@ def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
     at.button(key=f"use_{run}").click().run()
     assert at.session_state["active_model"] == f"run:{run}"
     before = (models_root / "classic" / "model.keras").read_bytes()
-    at.text_input(key=f"save_name_{run}").input("classic")
+    saved_root = store.saved_root()
+    at.text_input(key=f"save_{run}_name").input("classic")
     at.button[[b.label for b in at.button].index("Save")].click().run()
-    assert any("already exists" in w.value for w in at.warning)
+    assert any("is a shipped model" in w.value and "'classic-2'" in w.value for w in at.warning)
     assert (models_root / "classic" / "model.keras").read_bytes() == before
-    at.text_input(key=f"save_name_{run}").input("../escape")
+    at.button(key=f"save_{run}_free").click().run()  # the free name offered instead
+    assert not at.exception and store.read_card(saved_root / "classic-2")["training"]["samples"] == 3000
+    at.text_input(key=f"save_{run}_name").input("../escape")
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert any("Invalid model name" in e.value for e in at.error)
-    assert not (models_root.parent / "escape").exists()
-    at.text_input(key=f"save_name_{run}").input("tiny-from-app")
+    assert not (saved_root.parent / "escape").exists() and not (models_root.parent / "escape").exists()
+    at.text_input(key=f"save_{run}_name").input("tiny-from-app")
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert not at.exception
-    card = store.load(models_root / "tiny-from-app").card
+    card = store.load(saved_root / "tiny-from-app").card
     assert card["training"]["samples"] == 3000
     # The card's commands name the folder the model was saved to, wherever the models live.
-    assert f"--out {models_root / 'tiny-from-app'}" in card["reproduce"]
-    assert f"--model {models_root / 'tiny-from-app'}" in card["evaluation"]["command"]
+    assert f"--out {saved_root / 'tiny-from-app'}" in card["reproduce"]
+    assert f"--model {saved_root / 'tiny-from-app'}" in card["evaluation"]["command"]
     # The run's model decodes on Explore.
     at.switch_page(EXPLORE).run()
     assert not at.exception and at.selectbox(key="explore_model").value == f"run:{run}"
@@ -338,6 +341,29 @@ def test_models_page_lists_models_and_broken_folders(models_root):
     finally:
         shutil.rmtree(junk)
         shutil.rmtree(damaged)
+
+
+def test_saved_models_are_deleted_by_their_owner_or_with_the_presenter_password_only(models_root):
+    from s2s.ui import state
+
+    service = state.service()  # the module's service, the one the pages below use
+    theirs = service.publisher.publish(models_root / "wide", "theirs", "visitor-someone-else", "visitor abc123")
+    at = open_app("models.py")
+    assert any(c.value.startswith("Saved ") and "by visitor abc123" in c.value for c in at.caption)
+    assert not any(b.key == "delete_theirs" for b in at.button)  # not this session's: no Delete
+    assert not any(e.label == "Presenter" for e in at.expander)  # no password configured: no presenter at all
+    at.secrets["presenter_password"] = "teach-42"
+    at.run()
+    at.text_input(key="presenter_password").input("guess")
+    at.button[[b.label for b in at.button].index("Unlock")].click().run()
+    assert any("Wrong password" in e.value for e in at.error) and "presenter" not in at.session_state
+    at.text_input(key="presenter_password").input("teach-42")
+    at.button[[b.label for b in at.button].index("Unlock")].click().run()
+    assert at.session_state["presenter"] is True
+    at.button(key="delete_theirs").click().run()
+    assert not at.exception and not theirs.exists()
+    assert any(i.value == "Deleted theirs." for i in at.info)
+    assert all(not b.key or not b.key.startswith("delete_classic") for b in at.button)  # shipped: never
 
 
 HOSTILE_NOTES = ("[click me](https://example.invalid/steal) ![tracker](https://example.invalid/pixel.png) "

@@ -35,11 +35,12 @@ def wait_for(condition, timeout: float = 120, what: str = "condition"):
 
 
 @pytest.fixture(scope="module")
-def service(tiny_saved):
+def service(tiny_saved, tmp_path_factory):
     # Tests close tabs for good at once (no grace period) and sweep often; their runs are tiny, so the spare
     # training process is not primed with the default run (tests/test_reproduce.py checks priming's runs).
     svc = Service(tiny_saved.parent, max_jobs=1, owner_alive=lambda owner: owner not in GONE, closed_grace_seconds=0,
-                  sweep_seconds=0.5, runner=LocalProcessRunner(prime=False))
+                  sweep_seconds=0.5, runner=LocalProcessRunner(prime=False),
+                  saved_root=tmp_path_factory.mktemp("saved"))
     yield svc
     svc.close()
 
@@ -215,7 +216,7 @@ def test_save_run_publishes_a_model_with_its_own_commands(service, tmp_path):
         service.save_run("alice", job.id, "../escape")
     target = service.save_run("alice", job.id, "saved-run")
     card = store.load(target).card
-    assert target == service.models_root / "saved-run"
+    assert target == service.saved_root / "saved-run"
     assert f"--out {target}" in card["reproduce"] and f"--model {target}" in card["evaluation"]["command"]
     with pytest.raises(FileExistsError):
         service.save_run("alice", job.id, "saved-run")
@@ -417,7 +418,7 @@ def test_an_uploaded_archive_is_checked_in_the_worker_kept_for_its_session_and_s
     with pytest.raises(ValueError, match="Invalid model name"):
         service.save_upload("alice", upload.id, "../escape")
     saved = service.save_upload("alice", upload.id, "shared-tiny")
-    assert saved == service.models_root / "shared-tiny" and store.check(saved).card["name"] == "shared-tiny"
+    assert saved == service.saved_root / "shared-tiny" and store.check(saved).card["name"] == "shared-tiny"
     with pytest.raises(FileExistsError):
         service.save_upload("alice", upload.id, "shared-tiny")
     GONE.add("carol")
@@ -435,15 +436,15 @@ def test_a_finished_run_of_a_closed_tab_is_recovered_and_a_saved_one_is_not_copi
     assert closing.status == "completed" and saved.status == "completed"
     service.save_run("erin", saved.id, "erins-run")
     GONE.add("erin")
-    target = service.models_root / f"recovered-run-{closing.id}"
+    target = service.saved_root / f"recovered-run-{closing.id}"
     wait_for(lambda: target.exists(), 30, "the recovery of dave's run")
     loaded = store.check(target)
     assert "closed before saving it" in loaded.card["recovered"] and loaded.card["history"]["samples"][-1] == 6000
     swept = service.sweeps  # two more: the first may have begun before dave's recovery
     wait_for(lambda: service.sweeps >= swept + 2, 60, "two more sweeps")
     # A later sweep neither copies dave's run again nor erin's saved run.
-    assert not (service.models_root / f"recovered-run-{saved.id}").exists()
-    assert not (service.models_root / f"recovered-run-{closing.id}-2").exists()
+    assert not (service.saved_root / f"recovered-run-{saved.id}").exists()
+    assert not (service.saved_root / f"recovered-run-{closing.id}-2").exists()
     assert service.recover_runs() == []
 
 

@@ -7,15 +7,19 @@ lives in the worker processes (s2s/worker.py) that the service's parts start, fe
   finished model as bytes, written into this service's runs folder);
 - runner.py: the JobRunner interface and its local engine (a process per job, one spare kept primed);
 - uploads.py: model archives a session brings in, checked and kept for that session;
-- publish.py: saving a run or an upload under the models root, and recovering finished runs of closed tabs;
+- publish.py: the models listed (shipped, read-only; saved from the app, with their owners), saving and deleting
+  with the owners' rights, and recovering finished runs of closed tabs;
 - processes.py: starting, ending and describing the worker processes.
 
 Each part is one job, so another engine (e.g. Ray) replaces the runner alone, and the pages see only this front.
+Every call takes the owner (a visitor's id); `presenter=True` is passed by a page whose session gave the presenter
+password, and lifts the owner checks. What one owner may hold is bounded by s2s.limits.Limits.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -25,6 +29,7 @@ from typing import Callable
 
 from s2s import store
 from s2s.config import EVAL_N, EVAL_SEED
+from s2s.limits import LimitError, Limits, estimate_seconds, run_work
 from s2s.messages import JobSettings
 from s2s.service.inference import READY_TIMEOUT, InferenceClient, Models, model_ref
 from s2s.service.jobs import (
@@ -36,13 +41,13 @@ from s2s.service.jobs import (
     default_max_jobs,
 )
 from s2s.service.processes import ServiceError, spawn_worker
-from s2s.service.publish import CLOSED_GRACE_SECONDS, ClosedSessions, Publisher
+from s2s.service.publish import CLOSED_GRACE_SECONDS, ClosedSessions, Listed, NameTaken, Publisher
 from s2s.service.runner import JobHandle, JobRunner, LocalProcessRunner
 from s2s.service.uploads import Upload, Uploads
 
 __all__ = ["ACTIVE", "CLOSED_GRACE_SECONDS", "DEFAULT_MODEL", "ENDED_WITH_MODEL", "READY_TIMEOUT", "SWEEP_SECONDS",
            "TRAINING", "InferenceClient", "Job", "JobHandle", "JobRunner", "JobSettings",
-           "LocalProcessRunner", "Service", "ServiceError", "Upload", "default_max_jobs", "model_ref", "spawn_worker"]
+           "LimitError", "Limits", "Listed", "LocalProcessRunner", "NameTaken", "Service", "ServiceError", "Upload", "default_max_jobs", "model_ref", "spawn_worker"]
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
@@ -54,16 +59,19 @@ class Service:
 
     def __init__(self, models_root: str | Path = store.DEFAULT_ROOT, max_jobs: int | None = None,
                  runner: JobRunner | None = None, owner_alive: Callable[[str], bool] | None = None,
-                 closed_grace_seconds: float = CLOSED_GRACE_SECONDS, sweep_seconds: float = SWEEP_SECONDS):
-        self.models_root = Path(models_root)
+                 closed_grace_seconds: float = CLOSED_GRACE_SECONDS, sweep_seconds: float = SWEEP_SECONDS,
+                 saved_root: str | Path | None = None, limits: Limits | None = None):
+        self.models_root = Path(models_root)  # the shipped models: read, never written
+        self.saved_root = Path(saved_root) if saved_root is not None else store.saved_root()
+        self.limits = limits or Limits.from_env()
         self.sweep_seconds = sweep_seconds
         self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
         owner_alive = owner_alive or (lambda owner: True)
         self.inference = InferenceClient()
         self.models = Models(self.inference)
         self.sessions = ClosedSessions(owner_alive, closed_grace_seconds)
-        self.publisher = Publisher(self.models_root, self.sessions)
-        self.uploaded = Uploads(self.runs_dir, self.models, self.sessions)
+        self.publisher = Publisher(self.models_root, self.saved_root, self.sessions, self.limits)
+        self.uploaded = Uploads(self.runs_dir, self.models, self.sessions, self.limits)
         self.training = TrainingJobs(runner or LocalProcessRunner(), self.runs_dir, max_jobs or default_max_jobs(),
                                   owner_alive, lambda: self.inference.ready, self._on_model)
         self.sweeps = 0  # sweeps finished so far (a test waits on it)
@@ -107,8 +115,14 @@ class Service:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         self.inference.wait_ready(timeout)
 
-    def saved_models(self) -> list[store.Entry]:
-        return store.list_models(self.models_root)
+    def saved_models(self) -> list[Listed]:
+        """The shipped models, then those saved from the app (with who saved them, and when)."""
+        return self.publisher.listed()
+
+    @staticmethod
+    def label_of(owner: str) -> str:
+        """How an owner is shown to others ('visitor 3f9a2c'): a digest, which tells nothing of the id itself."""
+        return f"visitor {hashlib.sha256(owner.encode()).hexdigest()[:6]}"
 
     def warm(self, directory: Path) -> int:
         return self.models.warm(directory)
@@ -156,9 +170,18 @@ class Service:
     def uploads(self, owner: str) -> list[Upload]:
         return self.uploaded.of(owner)
 
-    def save_upload(self, owner: str, upload_id: int, name: str, overwrite: bool = False) -> Path:
-        """Publish an uploaded model under models_root/name; ValueError for a bad name, FileExistsError for a clash."""
-        return self.publisher.publish(self.uploaded.get(owner, upload_id).directory, name, overwrite)
+    def save_upload(self, owner: str, upload_id: int, name: str, overwrite: bool = False,
+                    presenter: bool = False) -> Path:
+        """Save an uploaded model under saved_root/name as `owner`'s, its card's evaluation replaced by the one
+        measured here (the uploader's figure kept as `claimed_evaluation`). ValueError for a bad name, NameTaken for
+        a taken one, LimitError past the saved-models limit."""
+        upload = self.uploaded.get(owner, upload_id)
+        return self.publisher.publish(upload.directory, name, owner, self.label_of(owner), overwrite, presenter,
+                                      upload.measured_card_fields())
+
+    def delete_saved(self, owner: str, name: str, presenter: bool = False) -> None:
+        """Delete a model saved from the app: by the session that saved it or a presenter; never a shipped one."""
+        self.publisher.delete(name, owner, presenter)
 
     # --- training runs ---
 
@@ -166,11 +189,26 @@ class Service:
     def max_jobs(self) -> int:
         return self.training.max_jobs
 
-    def submit(self, owner: str, spec: JobSettings) -> Job:
+    def estimate_seconds(self, spec: JobSettings) -> float:
+        """About how long a run of these settings trains here (by the rate of the last run this server finished)."""
+        return estimate_seconds(run_work(spec.problem, spec.model, spec.train), self.training.work_per_second)
+
+    def submit(self, owner: str, spec: JobSettings, presenter: bool = False) -> Job:
+        """Queue a run for `owner`. ValueError for bad settings; LimitError past the runs a session may have active
+        or queued, or for a run larger than one run may be (a presenter is held to neither)."""
+        if not presenter:
+            active = sum(job.active for job in self.training.of(owner))
+            if active >= self.limits.runs:
+                raise self.limits.refuse("runs", f"This session has {active} runs training or queued")
+            work = run_work(spec.problem, spec.model, spec.train)
+            if work > self.limits.run_work:
+                raise self.limits.refuse("run_work", f"This run would train {work:.3g} sample-parameters (samples × "
+                                         f"parameters, about {self.estimate_seconds(spec):,.0f} s here)")
         return self.training.submit(owner, spec)
 
-    def jobs(self, owner: str) -> list[Job]:
-        return self.training.of(owner)
+    def jobs(self, owner: str, everyone: bool = False) -> list[Job]:
+        """`owner`'s runs; with `everyone` (a presenter's view), every session's."""
+        return self.training.all() if everyone else self.training.of(owner)
 
     def job(self, owner: str, job_id: int) -> Job:
         return self.training.get(owner, job_id)
@@ -178,26 +216,30 @@ class Service:
     def queue_position(self, job: Job) -> int | None:
         return self.training.queue_position(job)
 
-    def stop(self, owner: str, job_id: int) -> None:
-        self.training.stop(owner, job_id)
+    def stop(self, owner: str, job_id: int, presenter: bool = False) -> None:
+        """Stop `owner`'s run (a presenter: anyone's) after its batch, keeping the model; KeyError for another's."""
+        self.training.stop(self.training.get(owner, job_id, presenter).owner, job_id)
 
     def kill(self, owner: str, job_id: int) -> None:
         """End `owner`'s run's process at once (tests use it to check that a crash is reported); KeyError for a run
         of another session."""
         self.training.kill(self.training.get(owner, job_id).id)
 
-    def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False) -> Path:
-        """Publish a run's model under models_root/name with its card; ValueError for a bad name or a clash."""
-        return self.publisher.save_run(self.training.get(owner, job_id), name, overwrite)
+    def save_run(self, owner: str, job_id: int, name: str, overwrite: bool = False, presenter: bool = False) -> Path:
+        """Save a run's model under saved_root/name as its owner's; ValueError for a bad name, NameTaken for a
+        taken one, LimitError past the saved-models limit."""
+        job = self.training.get(owner, job_id)
+        return self.publisher.save_run(job, name, self.label_of(job.owner), overwrite, presenter)
 
     def recover_runs(self) -> list[Path]:
         """Publish the finished, unsaved runs of closed sessions as recovered-run-N (every sweep_seconds and at
         each run's end)."""
-        return self.publisher.recover_runs(self.training.all())
+        return self.publisher.recover_runs(self.training.all(), self.label_of)
 
     def _sweep_closed_sessions(self) -> None:
         while not self._closed.wait(self.sweep_seconds):
             try:
+                self.training.stop_overdue(self.limits.run_minutes * 60)
                 self.recover_runs()
                 self.uploaded.drop_closed()
             except Exception:  # a failed sweep must not end the sweeping for the server's lifetime

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from s2s.config import ProblemConfig, check_fits_memory
+from s2s.config import ProblemConfig, check_fits_memory, count_parameters
 from s2s.history import History
+from s2s.limits import DEFAULT_WORK_PER_SECOND
 from s2s.messages import (
     JobSettings,
     LiveWeights,
@@ -104,6 +105,7 @@ class TrainingJobs:
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
         self._closed = False
+        self.work_per_second = DEFAULT_WORK_PER_SECOND  # samples x parameters per second, by the last finished run
         self._handlers = {TrainingStarted: self._started, TrainingProgress: self._progress, LiveWeights: self._live,
                           TrainingDone: self._done, TrainingFailed: self._failed}
 
@@ -123,10 +125,11 @@ class TrainingJobs:
     def of(self, owner: str) -> list[Job]:
         return [job for job in self.all() if job.owner == owner]
 
-    def get(self, owner: str, job_id: int) -> Job:
+    def get(self, owner: str, job_id: int, presenter: bool = False) -> Job:
+        """`owner`'s run `job_id` (a presenter's: anyone's); KeyError for a run of another session."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None or job.owner != owner:
+        if job is None or (job.owner != owner and not presenter):
             raise KeyError(f"No run {job_id} in this session.")
         return job
 
@@ -148,6 +151,18 @@ class TrainingJobs:
             handle = job.handle
         if handle is not None:
             handle.stop()
+
+    def stop_overdue(self, budget_seconds: float) -> list[Job]:
+        """Stop every run that has trained longer than `budget_seconds`, keeping its model like a Stop."""
+        with self._lock:
+            overdue = [job for job in self._jobs.values() if job.status == "running"
+                       and job.progress.elapsed > budget_seconds]
+            for job in overdue:
+                job.note = (f"Stopped after {budget_seconds / 60:g} min, the time one run may train on this server "
+                            "(S2S_MAX_RUN_MINUTES); the model trained so far is kept.")
+        for job in overdue:
+            self.stop(job.owner, job.id)
+        return overdue
 
     def kill(self, job_id: int) -> None:
         """End a job's process at once (tests use it to check that a crash is reported)."""
@@ -229,6 +244,9 @@ class TrainingJobs:
         with self._lock:
             job.history.extend(message.increment)
             job.done = replace(message, model_files=None)  # the bytes are on disk now
+            if message.elapsed and job.history.samples:
+                self.work_per_second = (job.history.samples[-1] * count_parameters(job.spec.problem, job.spec.model)
+                                        / message.elapsed)
             job.directory, job.live, job.status = directory, None, message.reason
             if directory is None:
                 job.note = "Stopped before its first batch finished: there was nothing to keep."

@@ -11,6 +11,7 @@ import streamlit as st
 from s2s import charts, share, store
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.saving import save_form
 
 
 @dataclass
@@ -19,6 +20,8 @@ class ModelsState:
     file is checked once, not at every rerun."""
 
     uploads: dict[str, tuple[bool, str]] = field(default_factory=dict)  # file id -> (accepted, message)
+    offers: dict = field(default_factory=dict)  # the Save forms' refusals and free names offered (s2s/ui/saving.py)
+    deleted: str | None = None                  # what the last Delete did (or why it could not)
 
 
 def page_state() -> ModelsState:
@@ -59,7 +62,8 @@ def card_ui(name: str, directory: Path, card: dict, key: str, active: str | None
         cols[2].metric("Parameters", f"{card['parameters']:,}", help=f"{m['units']} LSTM units")
         if evaluation:
             cols[3].metric("Exact accuracy", f"{100 * evaluation['exact_accuracy']:.2f} %",
-                           help=f"On {evaluation['n']:,} random sequences, seed {evaluation['seed']}.")
+                           help=f"On {evaluation['n']:,} random sequences, seed {evaluation['seed']}"
+                                + (", measured here when it was uploaded." if "claimed_evaluation" in card else "."))
         if card.get("training_seconds") is not None:
             cols[4].metric("Training time", f"{card['training_seconds']:,.0f} s")
         if evaluation:
@@ -82,6 +86,10 @@ def card_text_ui(card: dict, evaluation: dict) -> None:
     fields = (("Learning-rate schedule", card["training"].get("schedule")), ("Created", card.get("created")),
               ("Ended", card.get("stopped")), ("Notes", card.get("notes")), ("Recovered", card.get("recovered")))
     lines = [f"{label}: {text}" for label, text in fields if isinstance(text, str) and text]
+    claimed = card.get("claimed_evaluation")
+    if isinstance(claimed, dict) and isinstance(claimed.get("exact_accuracy"), (int, float)):
+        lines.append(f"The uploader's card claimed {100 * claimed['exact_accuracy']:.2f} % exact accuracy (not "
+                     "measured here; the figure above is).")
     if lines:
         st.text("\n".join(lines))
     if isinstance(evaluation.get("command"), str):
@@ -119,25 +127,16 @@ def upload_ui(ui: ModelsState) -> None:
         st.error(message, icon=":material/gpp_bad:")
 
 
-def save_upload_ui(upload) -> None:
-    with st.form(f"save_upload_{upload.id}", border=False):
-        name_col, overwrite_col, button_col = st.columns([3, 1, 1], vertical_alignment="bottom")
-        name = name_col.text_input("Save as", value=upload.name, key=f"save_upload_name_{upload.id}",
-                                   help=f"Saved in {state.models_root()}: letters, digits, '-' and '_'.")
-        overwrite = overwrite_col.checkbox("Overwrite", key=f"save_upload_overwrite_{upload.id}")
-        if button_col.form_submit_button("Save", icon=":material/save:"):
-            try:
-                path = state.service().save_upload(state.session_id(), upload.id, name, overwrite)
-            except (ValueError, OSError) as error:
-                st.error(str(error), icon=":material/error:")
-            else:
-                state.set_active(state.saved_key(path.name))
-                st.success(f"Saved as **{path.name}**: it is listed below with the saved models.",
-                           icon=":material/check_circle:")
+def save_upload_ui(upload, ui: ModelsState) -> None:
+    path = save_form(f"save_upload_{upload.id}", upload.name, lambda name, overwrite: state.service().save_upload(
+        state.session_id(), upload.id, name, overwrite, presenter=state.presenter()), ui.offers)
+    if path is not None:
+        state.set_active(state.saved_key(path.name))
+        st.success(f"Saved as **{path.name}**: it is listed below with the saved models, as yours.",
+                   icon=":material/check_circle:")
 
 
-
-def session_models_ui(options: dict[str, state.ModelChoice], active: str | None) -> None:
+def session_models_ui(options: dict[str, state.ModelChoice], active: str | None, ui: ModelsState) -> None:
     """This session's models (its finished runs and its uploads, an upload with its Save form), if any."""
     session = [choice for key, choice in options.items() if not key.startswith("saved:")]
     if not session:
@@ -147,30 +146,66 @@ def session_models_ui(options: dict[str, state.ModelChoice], active: str | None)
     for choice in session:
         upload = uploads.get(choice.key)
         origin = "uploaded" if upload else "trained this session"
-        if card_ui(choice.directory.name, choice.directory, choice.card, choice.key, active, origin) and upload:
-            save_upload_ui(upload)
+        card = {**choice.card, **upload.measured_card_fields()} if upload else choice.card
+        if card_ui(choice.directory.name, choice.directory, card, choice.key, active, origin) and upload:
+            save_upload_ui(upload, ui)
 
 
-def saved_models_ui(active: str | None) -> None:
-    """Every folder of the models root: a card for each model, the reason for each broken one."""
-    st.header("Saved")
-    entries = store.list_models(state.models_root())
-    if not entries:
-        st.info("No saved models yet: train one on the Train page and save it.")
-    for entry in entries:
+def delete_model(name: str) -> None:
+    ui = page_state()
+    try:
+        state.service().delete_saved(state.session_id(), name, presenter=state.presenter())
+    except (KeyError, PermissionError, ValueError, OSError) as error:
+        ui.deleted = f"{name} was not deleted: {str(error).strip(chr(39))}"
+    else:
+        ui.deleted = f"Deleted {name}."
+
+
+def saved_entry_ui(entry, active: str | None) -> None:
+    """A model saved from the app: its card, who saved it and when, and Delete for its owner or the presenter."""
+    if entry.ok and not card_ui(entry.name, entry.path, entry.card, state.saved_key(entry.name), active,
+                                f"saved by {'you' if entry.owner == state.session_id() else entry.saved_by}"):
+        return
+    if not entry.ok:
+        st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
+    mine = entry.owner == state.session_id()
+    text, button = st.columns([5, 1], vertical_alignment="center")
+    text.caption(f"Saved {entry.saved_at or '(time unknown)'} by {'you' if mine else entry.saved_by or 'someone'}.")
+    if mine or state.presenter():
+        button.button("Delete", key=f"delete_{entry.name}", icon=":material/delete:", on_click=delete_model,
+                      args=(entry.name,), use_container_width=True)
+
+
+def saved_models_ui(active: str | None, ui: ModelsState) -> None:
+    """The shipped models (read-only), then those saved here: a card for each, the reason for each broken one."""
+    entries = state.service().saved_models()
+    st.header("Shipped")
+    st.caption(f"In `{state.models_root()}`: the app never replaces or deletes these.")
+    for entry in (e for e in entries if e.shipped):
         if entry.ok:
             card_ui(entry.name, entry.path, entry.card, state.saved_key(entry.name), active)
         else:
             st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
+    st.header("Saved here")
+    st.caption(f"In `{store.saved_root()}`: a model saved from the app can be replaced or deleted by the session "
+               "that saved it (or the presenter).")
+    if ui.deleted:
+        st.info(ui.deleted)
+        ui.deleted = None
+    saved = [e for e in entries if not e.shipped]
+    if not saved:
+        st.info("No saved models yet: train one on the Train page and save it.")
+    for entry in saved:
+        saved_entry_ui(entry, active)
 
 
 st.title("Models")
-st.caption(f"Saved models in `{state.models_root()}`: each is `model.keras` plus a model card, downloadable as one "
-           "zip. Models of this session (runs trained here, uploads) are listed first.")
+st.caption("Each model is `model.keras` plus a model card, downloadable as one zip. Models of this session (runs "
+           "trained here, uploads) are listed first.")
 ui = page_state()
 state.require_worker()
 upload_ui(ui)
 options = state.model_options()
 active = state.active_key(options)
-session_models_ui(options, active)
-saved_models_ui(active)
+session_models_ui(options, active, ui)
+saved_models_ui(active, ui)

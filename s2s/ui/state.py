@@ -4,6 +4,7 @@ browser session's identity, the models a page can use and the active one, and th
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,28 +17,39 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from s2s import store
+from s2s.ui import identity
 from s2s.config import ModelConfig, ProblemConfig
 from s2s.service import DEFAULT_MODEL, ENDED_WITH_MODEL, Job, Service, ServiceError
 
 
 def models_root() -> Path:
-    """Where saved models live: pretrained/ beside the code, or S2S_MODELS_ROOT (tests use a copy)."""
+    """The shipped models (read-only to the app): pretrained/ beside the code, or S2S_MODELS_ROOT."""
     return Path(os.environ.get("S2S_MODELS_ROOT", store.DEFAULT_ROOT))
 
 
-def _session_alive(owner: str) -> bool:
-    session = owner.rpartition("/")[0]
-    return not Runtime.exists() or Runtime.instance().is_active_session(session)
+_owner_sessions: dict[str, set[str]] = {}  # owner -> the Streamlit sessions (tabs) it has opened in this server
+_owner_lock = threading.Lock()
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether any tab of this owner is still connected (a visitor's runs outlive one closed tab, not all)."""
+    if not Runtime.exists():
+        return True
+    runtime = Runtime.instance()
+    with _owner_lock:
+        sessions = {s for s in _owner_sessions.get(owner, ()) if runtime.is_active_session(s)}
+        _owner_sessions[owner] = sessions  # closed tabs are forgotten
+    return bool(sessions)
 
 
 @st.cache_resource(show_spinner=False, on_release=Service.close)
-def _service(root: str) -> Service:
-    return Service(root, owner_alive=_session_alive)
+def _service(root: str, saved: str) -> Service:
+    return Service(root, owner_alive=_owner_alive, saved_root=saved)
 
 
 def service() -> Service:
     """The server's model service; the first call starts its worker (TensorFlow loads there, in the background)."""
-    return _service(str(models_root()))
+    return _service(str(models_root()), str(store.saved_root()))
 
 
 @asynccontextmanager
@@ -68,12 +80,31 @@ def require_worker() -> Service:
 
 
 def session_id() -> str:
-    """This browser tab's identity as an owner of training runs: Streamlit's session id (the service asks the
-    runtime whether it is still connected) plus a token of its own (AppTest gives every session the same id)."""
+    """This visitor's identity as the owner of runs, uploads and saved models: from the visitor cookie (see
+    s2s/ui/identity.py), so a reload or a second tab of the same browser is the same owner. Without the cookie
+    (cookies refused; AppTest), the tab alone is the owner, with a random id of its own."""
     if "owner" not in st.session_state:
-        ctx = get_script_run_ctx()
-        st.session_state["owner"] = f"{ctx.session_id if ctx else 'local'}/{uuid.uuid4().hex}"
-    return st.session_state["owner"]
+        try:
+            token = st.context.cookies.get(identity.COOKIE)
+        except Exception:  # no request behind this run (AppTest): no cookies
+            token = None
+        st.session_state["owner"] = identity.owner_of(token) or f"tab-{uuid.uuid4().hex}"
+    owner = st.session_state["owner"]
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        with _owner_lock:
+            _owner_sessions.setdefault(owner, set()).add(ctx.session_id)
+    return owner
+
+
+def owner_label() -> str:
+    """How this visitor is shown to others beside what they saved ('visitor 3f9a2c')."""
+    return Service.label_of(session_id())
+
+
+def presenter() -> bool:
+    """Whether this session gave the presenter password (see presenter_ui)."""
+    return st.session_state.get("presenter", False) is True
 
 
 def my_jobs() -> list[Job]:
@@ -119,10 +150,11 @@ def model_options(live: bool = False) -> dict[str, ModelChoice]:
     """Every model a page can use, by key: saved models (with their card's summary), then this session's runs
     and uploads; with `live`, also its runs still training (Explore decodes them with their newest weights)."""
     options = {}
-    for entry in store.list_models(models_root()):
+    for entry in service().saved_models():
         if entry.ok:
+            origin = "" if entry.shipped else f" (saved by {entry.saved_by or 'someone'})"
             options[saved_key(entry.name)] = ModelChoice(saved_key(entry.name),
-                                                         f"{entry.name} — {store.summary(entry.card)}",
+                                                         f"{entry.name}{origin} — {store.summary(entry.card)}",
                                                          entry.path, entry.card)
     for job in my_jobs():
         if job.status in ENDED_WITH_MODEL and job.directory is not None:
@@ -141,8 +173,9 @@ def model_options(live: bool = False) -> dict[str, ModelChoice]:
             card = store.read_card(upload.directory)
         except store.ModelFileError:
             continue
+        shown = {**card, **upload.measured_card_fields()}  # its accuracy as measured here, not as claimed
         options[upload_key(upload.id)] = ModelChoice(upload_key(upload.id), f"{upload.name} (uploaded, this session) "
-                                                     f"— {store.summary(card)}", upload.directory, card)
+                                                     f"— {store.summary(shown)}", upload.directory, card)
     return options
 
 

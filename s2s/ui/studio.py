@@ -4,10 +4,12 @@ PageSettings): nothing here re-assigns widget values."""
 
 import streamlit as st
 
+from s2s.ui.presenter import presenter_ui
 from s2s.ui.state import service
 
 st.set_page_config(page_title="Seq2Seq Studio", page_icon=":material/swap_horiz:", layout="wide")
 service()  # started by app.py's lifespan; AppTest and embedders that skip it start it here
+presenter_ui()
 st.navigation([
     st.Page("explore/page.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
     st.Page("train.py", title="Train", icon=":material/model_training:"),

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from s2s import charts
-from s2s.service import Job, JobSettings
+from s2s.service import Job, JobSettings, Service
 from s2s.ui import state
+from s2s.ui.saving import save_form
 from s2s.ui.train_settings import TrainSettings, facts_ui, settings_ui
 
 # While a run of this session is active the live view reruns every REFRESH_SECONDS (progress, figures), and
@@ -32,6 +33,8 @@ class TrainView:
     watching: bool = False
     awaiting_first_point: bool = False
     live_chart: tuple = ()
+    offers: dict = field(default_factory=dict)  # the Save forms' refusals and free names offered (s2s/ui/saving.py)
+    refusal: str | None = None                  # why the last Train press was refused (a per-session limit)
 
     def chart_of(self, job: Job, log_loss: bool):
         """The run's training figure, rebuilt at most every CHART_SECONDS while the run trains."""
@@ -48,13 +51,17 @@ def page_state() -> TrainView:
 
 
 def start_run(spec: JobSettings) -> None:
-    job = state.service().submit(state.session_id(), spec)
     view = page_state()
-    view.shown, view.watching = job.id, True
+    try:
+        job = state.service().submit(state.session_id(), spec, presenter=state.presenter())
+    except ValueError as error:  # a per-session limit (LimitError), or settings the service refuses
+        view.refusal = str(error)
+        return
+    view.shown, view.watching, view.refusal = job.id, True, None
 
 
 def stop_run(job_id: int) -> None:
-    state.service().stop(state.session_id(), job_id)
+    state.service().stop(state.session_id(), job_id, presenter=state.presenter())
 
 
 def status_text(job: Job) -> str:
@@ -126,23 +133,13 @@ def summary_ui(job: Job) -> None:
 
 
 def save_ui(job: Job, col) -> None:
-    with col.form(f"save_{job.id}", border=False):
-        name = st.text_input("Save as", value=f"run-{job.id}", key=f"save_name_{job.id}",
-                             help="Letters, digits, '-' and '_'. Saved beside the shipped models with a model card.")
-        overwrite = st.checkbox("Overwrite an existing model of that name", key=f"overwrite_{job.id}")
-        if not st.form_submit_button("Save"):
-            return
-    try:
-        target = state.service().save_run(state.session_id(), job.id, name, overwrite)
-    except FileExistsError as error:
-        col.warning(f"{error} (A shipped model, perhaps.)")
-        return
-    except (ValueError, OSError) as error:  # a bad name, or a save of that name that finished at the same moment
-        col.error(str(error))
-        return
-    evaluation = job.result["evaluation"]
-    col.success(f"Saved to {target} (exact accuracy {100 * evaluation['exact_accuracy']:.2f} % on "
-                f"{evaluation['n']:,} sequences, seed {evaluation['seed']}).")
+    target = save_form(f"save_{job.id}", f"run-{job.id}", lambda name, overwrite: state.service().save_run(
+        state.session_id(), job.id, name, overwrite, presenter=state.presenter()), page_state().offers, col)
+    if target is not None:
+        evaluation = job.result["evaluation"]
+        col.success(f"Saved as **{target.name}** in {target.parent} (exact accuracy "
+                    f"{100 * evaluation['exact_accuracy']:.2f} % on {evaluation['n']:,} sequences, seed "
+                    f"{evaluation['seed']}); it is listed on every page as yours.")
 
 
 def others_ui(jobs: list[Job], shown: int) -> None:
@@ -153,6 +150,21 @@ def others_ui(jobs: list[Job], shown: int) -> None:
             text.markdown(f"Run {job.id} — {status_text(job) if job.status == 'queued' else job.status}")
             button.button("Cancel" if job.status == "queued" else "Stop", key=f"stop_{job.id}", on_click=stop_run,
                           args=(job.id,), use_container_width=True)
+
+
+def everyone_ui() -> None:
+    """A presenter's view of every active run on the server, whoever started it, each with its Stop."""
+    if not state.presenter():
+        return
+    runs = [job for job in state.service().jobs(state.session_id(), everyone=True) if job.active]
+    with st.expander(f"Every run on this server: {len(runs)} active (presenter)", icon=":material/groups:"):
+        if not runs:
+            st.caption("No run is training or queued.")
+        for job in runs:
+            text, button = st.columns([5, 1], vertical_alignment="center")
+            text.markdown(f"{job.label} — {job.status}, by {Service.label_of(job.owner)}")
+            button.button("Stop", key=f"stop_any_{job.id}", on_click=stop_run, args=(job.id,),
+                          disabled=job.status == "stopping", use_container_width=True)
 
 
 def compare_ui(jobs: list[Job], log_loss: bool) -> None:
@@ -197,6 +209,8 @@ if train_col.button("Train", type="primary", disabled=error is not None, key="tr
                     icon=":material/play_arrow:", use_container_width=True):
     start_run(spec)
     jobs = state.my_jobs()
+if view.refusal:
+    st.error(view.refusal, icon=":material/block:")
 log_loss = toggle_col.toggle("Log-scale loss", **view.settings.widget("log_loss"))
 shown = shown_run(view, jobs)
 if shown is None:
@@ -209,3 +223,4 @@ else:
     if not shown.active:
         summary_ui(shown)
 compare_ui(jobs, log_loss)
+everyone_ui()

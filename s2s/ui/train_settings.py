@@ -10,8 +10,10 @@ import streamlit as st
 from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LAYERS, MAX_LENGTH, MAX_SAMPLES, MAX_UNITS,
                         MEMORY_BUDGET_BYTES, PRESETS, SCHEDULES, TASKS, ModelConfig, ProblemConfig, TrainConfig,
                         check_fits_memory, count_parameters, training_set_bytes)
+from s2s.limits import run_work
 from s2s.service import Job, JobSettings
 from s2s.snapshots import MAX_BYTES, planned_count, snapshot_bytes
+from s2s.ui import state
 from s2s.ui.page_settings import PageSettings
 
 DEFAULTS, PROBLEM, MODEL = TrainConfig(), ProblemConfig(), ModelConfig()
@@ -151,6 +153,11 @@ def facts_ui(spec: JobSettings, jobs: list[Job]) -> None:
                         "last: the final weights), for replaying the training on Explore and Evaluate. float32 "
                         f"while training (capped at {MAX_BYTES / 2**20:.0f} MiB a run: a bigger model keeps "
                         "fewer), float16 on disk: half that.")
+    limits = state.service().limits
+    work = run_work(problem, model, config)
+    if work > limits.run_work and not state.presenter():
+        what = f"This run would train {work:.3g} sample-parameters (samples × parameters)"
+        st.warning(f"{limits.refuse('run_work', what)} Use fewer samples or a smaller model.", icon=":material/block:")
 
 
 def work_per_sample(spec: JobSettings) -> int:
