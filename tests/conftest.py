@@ -91,7 +91,7 @@ def lambda_payload(tmp_path_factory):
     return path, marker
 
 
-BROWSER_MODULES = {"test_browser", "test_classroom"}  # each starts Chromium against `streamlit run app.py`
+BROWSER_MODULES = {"test_browser", "test_classroom", "test_shared_browser"}  # each starts Chromium against `streamlit run app.py`
 
 
 def pytest_collection_modifyitems(config, items):
