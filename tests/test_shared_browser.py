@@ -45,6 +45,10 @@ sys.modules["bench_browser"] = bench
 _spec.loader.exec_module(bench)
 
 
+def phase(what: str, started=[time.monotonic()]) -> None:  # noqa: B006 - the module's clock
+    print(f"[{time.monotonic() - started[0]:6.1f} s] {what}", flush=True)
+
+
 def tree_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
@@ -158,7 +162,8 @@ def stop_all(tab, timeout: float = 60) -> None:
 
 class ExploreTimer(threading.Thread):
     """A's Explore in a browser of its own (Playwright's sync API is per thread): sources typed one after another,
-    each timed from Enter to its verdict and redrawn figure on screen, from the first one on, until told to stop."""
+    0.3-1 s apart, each timed from Enter to its verdict and redrawn figure on screen, from the first one on, until
+    told to stop (and at least 20)."""
 
     def __init__(self, url: str):
         super().__init__(daemon=True)
@@ -172,10 +177,12 @@ class ExploreTimer(threading.Thread):
                 with bench.open_tab(chromium, self.url) as tab:
                     bench.wait_explore_ready(tab)
                     self.ready.set()
-                    for source in bench.random_sources(400, 11):
+                    pauses = np.random.default_rng(11).uniform(0.3, 1.0, 400)  # a person reads the answer
+                    for source, pause in zip(bench.random_sources(400, 11), pauses):
                         if self.done.is_set() and len(self.seconds) >= 20:
                             break
                         self.seconds.append(bench.enter_source(tab, source)[0])
+                        time.sleep(pause)
                 chromium.close()
         except Exception as error:  # reported by the test
             self.error = error
@@ -192,9 +199,11 @@ def test_a_hostile_visitor_cannot_spoil_a_students_work_and_the_student_explores
     a.get_by_text("Saved as mine").wait_for()
     mine_before = tree_hash(saved / "mine")
 
+    phase('A trained and saved mine')
     timer = ExploreTimer(url)
     timer.start()
     assert timer.ready.wait(180) and timer.error is None, timer.error
+    phase('A explores')
     b = new_tab(browser)
     # An untrained model whose card claims 100 %, with notes holding a link, an image and HTML.
     liar = hostile_archive(untrained_model(tmp_path), tmp_path / "liar.zip", notes=HOSTILE_NOTES)
@@ -207,6 +216,7 @@ def test_a_hostile_visitor_cannot_spoil_a_students_work_and_the_student_explores
     assert b.locator('a[href*="example.invalid"]').count() == 0 and b.locator('img[src*="example.invalid"]').count() == 0
     assert b.locator("img[src='x']").count() == 0
     b.get_by_text(HOSTILE_NOTES.split(")")[0]).first.wait_for()  # shown as typed
+    phase('B uploaded the liar')
     # Saving it over a shipped model, then over A's: refused, each with a free name offered.
     save_as(b, "classic")
     b.get_by_text("'classic' is a shipped model").wait_for()
@@ -216,11 +226,13 @@ def test_a_hostile_visitor_cannot_spoil_a_students_work_and_the_student_explores
     b.get_by_role("button", name="Save as mine-2 instead").wait_for()
     b.screenshot(path=ARTIFACTS / "shared-hostile-save.png", full_page=True)
     assert b.get_by_role("button", name="Delete").count() == 0  # nothing of B's saved: no Delete anywhere
+    phase('B tried to save over classic and mine')
     # A card declaring ~70 M parameters: refused before anything is allocated.
     huge = hostile_archive(tmp_path / "liar", tmp_path / "huge.zip", problem={"cardinality": 1000, "n_in": 4,
                            "n_out": 2}, model={"units": 1024, "layers": 4, "attention": True})
     upload(b, huge)
     b.get_by_text("70,077,417 parameters").wait_for()
+    phase("B's huge card refused")
     # 20 uploads: the session may hold 5 (the liar is one).
     refused = 0
     for i in range(20):
@@ -233,6 +245,7 @@ def test_a_hostile_visitor_cannot_spoil_a_students_work_and_the_student_explores
         refused += b.get_by_text(f"copy-{i}.zip was not imported").count()
     b.get_by_text("S2S_MAX_UPLOADS").first.wait_for()
     assert refused == 16
+    phase("B's 20 uploads")
     # 50 presses of Train: two runs are taken, then each press is refused naming the setting.
     train_tiny(b, url, 3_000_000)
     for _ in range(49):
@@ -242,7 +255,9 @@ def test_a_hostile_visitor_cannot_spoil_a_students_work_and_the_student_explores
     b.screenshot(path=ARTIFACTS / "shared-hostile-train.png", full_page=True)
     main = b.get_by_test_id("stMainBlockContainer")
     assert main.get_by_role("button", name="Stop").count() + main.get_by_role("button", name="Cancel").count() == 2
+    phase("B's 50 presses of Train")
     stop_all(b)  # B's runs end, so that the next tests' runs need not wait behind them
+    phase("B's runs stopped")
     timer.done.set()
     timer.join(300)
     assert timer.error is None, timer.error
