@@ -1,11 +1,13 @@
-"""One training job, the process `python -m s2s.worker train|spare FD` runs (s2s/worker.py is its entry): it waits for
-one JobSettings, trains it while sending TrainingProgress and LiveWeights, then sends the saved model's files as bytes
-in TrainingDone (or TrainingFailed) and returns, so that its process exits and its memory returns to the operating
-system. A spare builds and primes the default run while it waits, so that a click on Train with it starts at once."""
+"""Training jobs, the process `python -m s2s.worker train|spare FD` runs (s2s/worker.py is its entry): it waits for a
+JobSettings, trains it while sending TrainingProgress and LiveWeights, then sends the saved model's files as bytes in
+TrainingDone (or TrainingFailed), and takes the next job if the runner hands it one (up to JOBS_PER_PROCESS; then,
+or after a failure, it exits and its memory returns to the operating system). A spare builds and primes the default
+run while it waits, so that a click on Train with it starts at once."""
 
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 import threading
 from multiprocessing.connection import Connection
@@ -33,9 +35,66 @@ def failure_message(error: BaseException) -> str:
     return failure(0, error).payload
 
 
-def train_job(conn: Connection, prime_default: bool) -> None:
-    """Wait for one JobSettings, train it while sending progress and live weights, then send the saved model's
-    files and return (and exit). A spare (`prime_default`) builds and primes the default run while it waits."""
+JOBS_PER_PROCESS = 8  # then the process exits and a fresh one takes its place: its memory returns to the system
+
+
+class Inbox:
+    """The one reader of the connection: JobSettings are queued for the job loop; a StopTraining stops the job in
+    progress, or the job whose settings have come but whose run is still being built (as soon as it is), and is
+    ignored between jobs (no stop is sent for a job that has ended); the app closing its end is remembered
+    (`closed`) and ends any job in progress, whose run nobody will use."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.closed = threading.Event()
+        self._settings: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._trainer = None
+        self._job_open = self._stop_pending = False
+        threading.Thread(target=self._read, daemon=True, name="inbox").start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = self.conn.recv()
+                if isinstance(message, StopTraining):
+                    self._stop()
+                else:
+                    with self._lock:
+                        self._job_open, self._stop_pending = True, False
+                    self._settings.put(message)
+        except (EOFError, OSError):
+            self.closed.set()
+            self._stop()
+            self._settings.put(None)
+
+    def _stop(self) -> None:
+        with self._lock:
+            if self._trainer is not None:
+                self._trainer.stop()
+            elif self._job_open:
+                self._stop_pending = True
+
+    def next_settings(self) -> JobSettings | None:
+        """The next job's settings, or None once the app has closed the connection."""
+        return self._settings.get()
+
+    def training(self, trainer) -> None:
+        """The job in progress (a Trainer) that a StopTraining stops, or None when it has ended."""
+        with self._lock:
+            self._trainer = trainer
+            if trainer is None:
+                self._job_open = self._stop_pending = False
+            elif self._stop_pending or self.closed.is_set():
+                trainer.stop()
+
+
+def train_job(conn: Connection, prime_default: bool, jobs: int = JOBS_PER_PROCESS) -> None:
+    """Take up to `jobs` JobSettings one after another: for each, say WorkerReady, train it while sending progress
+    and live weights, then send the saved model's files (TrainingDone) or the failure (TrainingFailed). A process
+    that has trained a job starts the next at once (TensorFlow is imported, its graphs' code warm): the runner
+    hands it the next job or closes the connection, and it exits. A spare (`prime_default`) builds and primes the
+    default run while it waits for its first job."""
     from s2s.config import ModelConfig, ProblemConfig, TrainConfig
     from s2s.train import Trainer
 
@@ -44,43 +103,32 @@ def train_job(conn: Connection, prime_default: bool) -> None:
     if prime_default:
         primed = Trainer(default.problem, default.model, default.train)
         primed.prime()
-    conn.send(WorkerReady(os.getpid()))
-    try:
-        settings: JobSettings = conn.recv()
-    except EOFError:  # the app went away before handing this process a job
-        return
-    try:
-        same = primed is not None and settings == default
-        trainer = primed if same else Trainer(settings.problem, settings.model, settings.train)
-        del primed  # a job with other settings frees the primed run
-    except Exception as error:
-        conn.send(TrainingFailed(failure_message(error)))
-        return
-    conn.send(TrainingStarted(trainer.total_samples))
-    abandoned = listen_for_stop(conn, trainer)
-    try:
-        done = train_and_save(conn, trainer, abandoned)
-    except Exception as error:
-        conn.send(TrainingFailed(failure_message(error)))
-        return
-    if done is not None:
-        conn.send(done)
-
-
-def listen_for_stop(conn: Connection, trainer) -> threading.Event:
-    """Stop the trainer at a StopTraining, or when the app closes the connection (then the returned event is
-    set: nobody will use the run)."""
-    abandoned = threading.Event()
-
-    def listen() -> None:
+    inbox = Inbox(conn)
+    for _ in range(jobs):
+        conn.send(WorkerReady(os.getpid()))
+        settings = inbox.next_settings()
+        if settings is None:  # the app went away before handing this process a(nother) job
+            return
         try:
-            while not isinstance(conn.recv(), StopTraining):
-                pass
-        except (EOFError, OSError):
-            abandoned.set()
-        trainer.stop()
-    threading.Thread(target=listen, daemon=True, name="stop-listener").start()
-    return abandoned
+            trainer = primed if primed is not None and settings == default else Trainer(
+                settings.problem, settings.model, settings.train)
+            primed = None  # a job with other settings frees the primed run
+        except Exception as error:
+            conn.send(TrainingFailed(failure_message(error)))
+            return
+        conn.send(TrainingStarted(trainer.total_samples))
+        inbox.training(trainer)
+        try:
+            done = train_and_save(conn, trainer, inbox.closed)
+        except Exception as error:
+            conn.send(TrainingFailed(failure_message(error)))
+            return
+        finally:
+            inbox.training(None)
+        if done is None:
+            return
+        conn.send(done)
+        del trainer, done
 
 
 def train_and_save(conn: Connection, trainer, abandoned: threading.Event) -> TrainingDone | None:

@@ -138,6 +138,23 @@ def test_a_job_trains_streams_its_history_and_leaves_a_usable_model(service):
     assert trace.probs.shape == (1, 2, 10)
 
 
+def test_a_process_that_trained_a_job_takes_the_next_and_trains_it_as_a_fresh_one_would(service):
+    from s2s.training_job import JOBS_PER_PROCESS
+
+    other = JobSettings(TINY_PROBLEM, ModelConfig(8, layers=2), TrainConfig(samples=3000, batch_size=32, seed=9))
+    jobs = []
+    for spec in (TINY_JOB, other, TINY_JOB):
+        jobs.append(service.submit("alice", spec))
+        wait_for(lambda: not jobs[-1].active, what="the job to finish")
+        assert jobs[-1].status == "completed", jobs[-1].error
+    first, _, again = jobs
+    assert len({job.handle.process.pid for job in jobs}) == 1 < JOBS_PER_PROCESS  # one process, three jobs
+    assert again.history.loss == first.history.loss and again.history.eval_exact == first.history.eval_exact
+    measured = [{k: v for k, v in store.read_card(job.directory)["evaluation"].items() if k != "command"}
+                for job in (first, again)]
+    assert measured[0] == measured[1]
+
+
 def test_stop_keeps_the_partial_model(service):
     job = service.submit("alice", LONG_JOB)
     wait_for(lambda: len(job.history.loss) > 5, what="the first batches")
