@@ -50,8 +50,8 @@ than the server side gains (measured: p50 0.55 -> 1.31 s).
 
 The exit code is 1 when any error was seen or a run that trained ended without a usable model (the latency goals
 never change it), 3 when the hard deadline (allowances for startup and arrival, + --seconds, + one for winding
-down: 680 s in all by default) ended the run. Saved models go to a temporary copy of pretrained/
-(S2S_MODELS_ROOT); screenshots of failed actions and of errors shown to test-artifacts/classroom-*.png. Everything
+down: 680 s in all by default) ended the run. Saved models go to a temporary folder (S2S_MODELS_DIR, set by
+bench/browser.py's App); screenshots of failed actions and of errors shown to test-artifacts/classroom-*.png. Everything
 is on loopback, and the script ends every server, worker process, Playwright driver and browser it started,
 whatever happens. Other app servers, workers or tests on the machine skew the latencies: the report names them.
 It reuses bench/browser.py's helpers (one server, one tab, one timed decode are theirs).

@@ -11,13 +11,6 @@ from dataclasses import dataclass, fields
 
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig, count_parameters
 
-# Training work is counted as samples x parameters (one pass over one sample costs about that many multiply-adds
-# times a constant). Measured on this project's reference machine (AMD EPYC with AVX-512, 2 cores): the classic
-# recipe, 300,000 samples x 190,899 parameters, trains in ~26 s -> ~2.2e9 per second. The service replaces it with
-# the rate of the last run it finished, so the estimate follows the machine it runs on.
-DEFAULT_WORK_PER_SECOND = 2.2e9
-
-
 class LimitError(ValueError):
     """A refusal by a per-session limit: its message names the limit and the setting that changes it."""
 
@@ -30,7 +23,7 @@ class Limits:
     uploads: int = 5               # uploaded models held (until saved or the session closes)
     upload_mib: int = 20           # their total size, MiB
     saved: int = 10                # models saved to the store
-    run_work: float = 1.2e11       # samples x parameters of one run (classic's recipe is 5.7e10)
+    run_work: float = 1.2e11       # samples x parameters of one run (classic's recipe, 5.7e10, trains in ~26 s here)
     run_minutes: float = 10.0      # a run training longer is stopped and kept, like a Stop
     upload_parameters: int = 2_000_000  # parameters an uploaded model's card may declare (classic: 190,899)
 
@@ -75,6 +68,3 @@ def run_work(problem: ProblemConfig, model: ModelConfig, train: TrainConfig) -> 
     """The size of a run: samples seen (samples x epochs) x trainable parameters."""
     return float(train.samples * train.epochs) * count_parameters(problem, model)
 
-
-def estimate_seconds(work: float, work_per_second: float = DEFAULT_WORK_PER_SECOND) -> float:
-    return work / work_per_second

@@ -95,11 +95,31 @@ BROWSER_MODULES = {"test_browser", "test_classroom", "test_shared_browser"}  # e
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test of the browser modules `browser`, so `-m "not browser"` leaves Chromium unstarted."""
+    """Mark every test of the browser modules `browser`, so `-m "not browser"` leaves Chromium unstarted. For
+    pytest-xdist (pytest.ini runs two workers: these machines have two cores), each module is one group, kept on one
+    worker with its module-scoped fixtures (a model service, a trained model), and the browser modules are one
+    group together: one Chromium and one app server at a time, beside the other worker's tests."""
     for item in items:
         module = getattr(item, "module", None)
-        if module is not None and module.__name__.rsplit(".", 1)[-1] in BROWSER_MODULES:
+        name = module.__name__.rsplit(".", 1)[-1] if module is not None else item.nodeid.split("::")[0]
+        if name in BROWSER_MODULES:
             item.add_marker(pytest.mark.browser)
+        item.add_marker(pytest.mark.xdist_group("browser" if name in BROWSER_MODULES else name))
+
+
+def _scan_installed_packages_once() -> None:
+    """Streamlit scans every installed package's metadata for components each time an AppTest starts its runtime
+    (~0.25 s here, ~70 times in this suite); the installed packages do not change during a test session, so the
+    scan's result is kept after the first."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(scan(max_workers))
+
+
+_scan_installed_packages_once()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -363,7 +363,7 @@ def test_saved_models_are_deleted_by_their_owner_or_with_the_presenter_password_
     at.button(key="delete_theirs").click().run()
     assert not at.exception and not theirs.exists()
     assert any(i.value == "Deleted theirs." for i in at.info)
-    assert all(not b.key or not b.key.startswith("delete_classic") for b in at.button)  # shipped: never
+    assert "delete_classic" not in [b.key for b in at.button]  # a shipped model: never
 
 
 HOSTILE_NOTES = ("[click me](https://example.invalid/steal) ![tracker](https://example.invalid/pixel.png) "

@@ -311,7 +311,7 @@ def test_train_live_survives_clicks_and_page_switches_then_stop_keeps_the_model(
 def test_a_second_run_waits_in_the_queue(app_url, page, browser):
     page.goto(app_url + "train")
     page.get_by_role("button", name="Train", exact=True).wait_for()
-    set_number(page, "Training samples", 3_000_000)
+    set_number(page, "Training samples", 600_000)  # classic's model: a minute of training, within S2S_MAX_RUN_WORK
     page.get_by_role("button", name="Train", exact=True).click()
     stop_button(page).wait_for()
     wait_for_curve_beyond(page, 0)

@@ -189,3 +189,15 @@ def test_saved_models_are_limited_per_session_and_a_runs_time_budget_stops_it(tm
         svc.save_run(A, job.id, "first", overwrite=True)  # replacing one's own is not one more
     finally:
         svc.close()
+
+
+def test_limits_come_from_their_settings_and_a_bad_setting_is_named():
+    limits = Limits.from_env({"S2S_MAX_RUNS": "5", "S2S_MAX_RUN_WORK": "3e9", "S2S_MAX_RUN_MINUTES": "0.5"})
+    assert (limits.runs, limits.run_work, limits.run_minutes, limits.uploads) == (5, 3e9, 0.5, Limits().uploads)
+    for name, text in (("S2S_MAX_RUNS", "two"), ("S2S_MAX_UPLOADS", "0"), ("S2S_MAX_RUN_MINUTES", "-1"),
+                       ("S2S_MAX_SAVED", "nan")):
+        with pytest.raises(ValueError, match=f"{name}='{text}': must be a positive number"):
+            Limits.from_env({name: text})
+    message = str(Limits().refuse("upload_mib", "This session's uploads would take 25.0 MiB in all"))
+    assert message == ("This session's uploads would take 25.0 MiB in all: the limit per session is 20 MiB (set "
+                       "S2S_MAX_UPLOAD_MIB on the server to change it).")

@@ -29,7 +29,7 @@ from typing import Callable
 
 from s2s import store
 from s2s.config import EVAL_N, EVAL_SEED
-from s2s.limits import LimitError, Limits, estimate_seconds, run_work
+from s2s.limits import LimitError, Limits, run_work
 from s2s.messages import JobSettings
 from s2s.service.inference import READY_TIMEOUT, InferenceClient, Models, model_ref
 from s2s.service.jobs import (
@@ -189,10 +189,6 @@ class Service:
     def max_jobs(self) -> int:
         return self.training.max_jobs
 
-    def estimate_seconds(self, spec: JobSettings) -> float:
-        """About how long a run of these settings trains here (by the rate of the last run this server finished)."""
-        return estimate_seconds(run_work(spec.problem, spec.model, spec.train), self.training.work_per_second)
-
     def submit(self, owner: str, spec: JobSettings, presenter: bool = False) -> Job:
         """Queue a run for `owner`. ValueError for bad settings; LimitError past the runs a session may have active
         or queued, or for a run larger than one run may be (a presenter is held to neither)."""
@@ -203,7 +199,7 @@ class Service:
             work = run_work(spec.problem, spec.model, spec.train)
             if work > self.limits.run_work:
                 raise self.limits.refuse("run_work", f"This run would train {work:.3g} sample-parameters (samples × "
-                                         f"parameters, about {self.estimate_seconds(spec):,.0f} s here)")
+                                         "parameters; the Train page shows its estimated time)")
         return self.training.submit(owner, spec)
 
     def jobs(self, owner: str, everyone: bool = False) -> list[Job]:

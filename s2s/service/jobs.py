@@ -18,9 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from s2s.config import ProblemConfig, check_fits_memory, count_parameters
+from s2s.config import ProblemConfig, check_fits_memory
 from s2s.history import History
-from s2s.limits import DEFAULT_WORK_PER_SECOND
 from s2s.messages import (
     JobSettings,
     LiveWeights,
@@ -105,7 +104,6 @@ class TrainingJobs:
         self._lock = threading.RLock()
         self._jobs: dict[int, Job] = {}
         self._closed = False
-        self.work_per_second = DEFAULT_WORK_PER_SECOND  # samples x parameters per second, by the last finished run
         self._handlers = {TrainingStarted: self._started, TrainingProgress: self._progress, LiveWeights: self._live,
                           TrainingDone: self._done, TrainingFailed: self._failed}
 
@@ -244,9 +242,6 @@ class TrainingJobs:
         with self._lock:
             job.history.extend(message.increment)
             job.done = replace(message, model_files=None)  # the bytes are on disk now
-            if message.elapsed and job.history.samples:
-                self.work_per_second = (job.history.samples[-1] * count_parameters(job.spec.problem, job.spec.model)
-                                        / message.elapsed)
             job.directory, job.live, job.status = directory, None, message.reason
             if directory is None:
                 job.note = "Stopped before its first batch finished: there was nothing to keep."
