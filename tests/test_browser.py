@@ -2,6 +2,7 @@
 
 Screenshots land in test-artifacts/. Without Chromium or Playwright these tests skip and say why."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -48,16 +49,14 @@ SERVER = {}  # what the app_url fixture saw of its server
 REVERSE_ALL = ("reverse-all-plain", "reverse-all-stacked", "reverse-all-attention")  # shipped side by side
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    models = tmp_path_factory.mktemp("browser") / "models"
-    for name in ("classic", "wide", *REVERSE_ALL):
-        shutil.copytree(ROOT / "pretrained" / name, models / name)
+@contextlib.contextmanager
+def app_server(env: dict, *args: str):
+    """`streamlit run app.py` (headless, on a free port, with `env` and extra `args`) until its health check
+    answers: yields (its process, its URL); terminated at the end."""
     port = free_port()
-    env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -70,12 +69,22 @@ def app_url(tmp_path_factory):
                 pass
             assert time.time() < deadline, "streamlit did not start within 60 s"
             time.sleep(0.5)
-        SERVER["workers_when_healthy"] = worker_roles(server.pid)
-        SERVER["maps_when_healthy"] = Path(f"/proc/{server.pid}/maps").read_text()
-        yield url
+        yield server, url
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    models = tmp_path_factory.mktemp("browser") / "models"
+    for name in ("classic", "wide", *REVERSE_ALL):
+        shutil.copytree(ROOT / "pretrained" / name, models / name)
+    env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
+    with app_server(env) as (server, url):
+        SERVER["workers_when_healthy"] = worker_roles(server.pid)
+        SERVER["maps_when_healthy"] = Path(f"/proc/{server.pid}/maps").read_text()
+        yield url
 
 
 @pytest.fixture(autouse=True)

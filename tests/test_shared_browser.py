@@ -6,17 +6,12 @@ A's Explore latency during B's attack is timed in A's page (bench/browser.py's p
 test-artifacts/shared-server.json; like every latency here it is reported, never asserted (the cores are shared
 with the browsers). Without Chromium or Playwright these tests skip and say why."""
 
-import hashlib
 import importlib.util
-import io
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +20,14 @@ import pytest
 from tests.test_browser import (
     ARTIFACTS,
     CHROMIUM,
-    free_port,
+    app_server,
     new_tab,
     playwright_api,
     set_number,
     stop_button,
     wait_for_curve_beyond,
 )
+from tests.test_shared_server import archive_with_card, tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "pretrained"
@@ -49,13 +45,6 @@ def phase(what: str, started=[time.monotonic()]) -> None:  # noqa: B006 - the mo
     print(f"[{time.monotonic() - started[0]:6.1f} s] {what}", flush=True)
 
 
-def tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server on the shipped models themselves (the app must not write them), its own store, the presenter
@@ -63,28 +52,10 @@ def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("shared")
     secrets = work / "secrets.toml"
     secrets.write_text(f'presenter_password = "{PASSWORD}"\n')
-    port = free_port()
     env = {**os.environ, "S2S_MODELS_DIR": str(work / "saved"), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
     env.pop("S2S_MODELS_ROOT", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert time.time() < deadline, "streamlit did not start within 60 s"
-            time.sleep(0.5)
+    with app_server(env, "--secrets.files", str(secrets)) as (_, url):
         yield {"url": url, "saved": work / "saved", "work": work}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -118,18 +89,8 @@ def upload(tab, path: Path) -> None:
 
 
 def hostile_archive(source: Path, out: Path, **card_changes) -> Path:
-    """`source` (a model folder) as a zip whose card says what a hostile uploader wrote."""
-    from s2s import share
-
-    members = {}
-    with zipfile.ZipFile(io.BytesIO(share.export_bytes(source))) as archive:
-        for info in archive.infolist():
-            members[info.filename] = archive.read(info)
-    card = next(name for name in members if name.endswith("card.json"))
-    members[card] = json.dumps({**json.loads(members[card]), **card_changes}).encode()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    """`source` (a model folder) as a zip file whose card says what a hostile uploader wrote."""
+    out.write_bytes(archive_with_card(source, **card_changes))
     return out
 
 

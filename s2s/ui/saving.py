@@ -10,7 +10,6 @@ import streamlit as st
 
 from s2s import store
 from s2s.service import LimitError, NameTaken
-from s2s.ui import state
 
 
 def save_form(key: str, default_name: str, save: Callable[[str, bool], Path], offers: dict[str, tuple[str, str]],
