@@ -151,6 +151,9 @@ class InferenceWorker:
         self.live = ByteCache(LIVE_BYTES)      # runs still training: run id -> [network, samples seen at its weights]
         self.spaces = ByteCache(SPACES_BYTES)  # context spaces, by (model ref, n, seed, snapshot)
         self.curves = ByteCache(CURVES_BYTES)  # learning curves, by (model ref, source, feed)
+        # The models a page has decoded (decode, beam, sample): only these are prepared in idle time. A model loaded
+        # to be checked (an upload), listed (the Models page) or evaluated is not traced for nothing meanwhile.
+        self.asked: set[tuple] = set()
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
@@ -177,7 +180,9 @@ class InferenceWorker:
         return timeline
 
     def at_snapshot(self, ref: tuple, k: int | None):
-        """The model of `ref` with the weights of snapshot k (its scratch copy), or its final weights if k is None."""
+        """The model of `ref` with the weights of snapshot k (its scratch copy), or its final weights if k is None:
+        what a page decodes with (so the model is worth preparing in idle time from now on)."""
+        self.asked.add(ref)
         if k is None:
             return self.model(ref)
         from s2s.replay import use_snapshot
@@ -267,8 +272,9 @@ class InferenceWorker:
         # One graph at a time (Seq2Seq.next_trace), so that a request waits for one trace at most; the graphs of
         # beam search and sampling only for a model they have been used on (a class's worker traced ~10 models
         # in its first minutes, each for seconds on busy cores, most of them only ever decoded).
-        copies = [(ref, [model]) for ref, model in reversed(self.models.items())]
-        copies += [(ref, [entry[0], entry[2]]) for ref, entry in reversed(self.scratch.items())]  # a timeline's
+        copies = [(ref, [model]) for ref, model in reversed(self.models.items()) if ref in self.asked]
+        copies += [(ref, [entry[0], entry[2]]) for ref, entry in reversed(self.scratch.items())  # a timeline's
+                   if ref in self.asked]
         copies += [(run, [entry[0]]) for run, entry in reversed(self.live.items())]  # runs still training
         for key, models in copies:
             for model in models:
@@ -276,7 +282,7 @@ class InferenceWorker:
                     return key, trace
         if self.spaces.has_room():  # never evict a space a page asked for
             for ref, _ in reversed(self.models.items()):
-                if (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
+                if ref in self.asked and (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
                     return ref, lambda ref=ref: self.context_space(ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None)
         return None
 
@@ -286,10 +292,10 @@ class InferenceWorker:
                 self.serve_quick()
                 self.handle(self.deferred.popleft())
                 continue
-            # Idle for IDLE_SECONDS: prepare one loaded model a little more, one piece at a time, so that a request
-            # waits for one piece at most: trace its graphs, one each time (~0.2 s here; a second or more on cores
-            # busy with a class's browsers and training), then compute its default context space (~0.2 s), which
-            # Explore's context view would otherwise compute on its first look.
+            # Idle for IDLE_SECONDS: prepare one model a page has decoded a little more, one piece at a time, so that
+            # a request waits for one piece at most: trace its graphs, one each time (~0.2 s here; a second or more on
+            # cores busy with a class's browsers and training), then compute its default context space (~0.2 s),
+            # which Explore's context view would otherwise compute on its first look.
             idle_work = self.idle_work()
             if idle_work and not self.conn.poll(IDLE_SECONDS):
                 key, work = idle_work
