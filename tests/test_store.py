@@ -180,8 +180,10 @@ def test_cards_are_parsed_once_per_version_of_their_file(tiny_saved, tmp_path, m
     old = time.time() - 3600
     os.utime(path, (old, old))
     parsed = []
-    real_parse = store.parse_card
-    monkeypatch.setattr(store, "parse_card", lambda data, where: parsed.append(where) or real_parse(data, where))
+    from s2s import cards  # where read_card and parse_card live (store re-exports them)
+
+    real_parse = cards.parse_card
+    monkeypatch.setattr(cards, "parse_card", lambda data, where: parsed.append(where) or real_parse(data, where))
     first = store.read_card(folder)
     assert store.read_card(folder) is first and len(parsed) == 1
     card = json.loads(path.read_text())

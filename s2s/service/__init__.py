@@ -47,7 +47,8 @@ from s2s.service.uploads import Upload, Uploads
 
 __all__ = ["ACTIVE", "CLOSED_GRACE_SECONDS", "DEFAULT_MODEL", "ENDED_WITH_MODEL", "READY_TIMEOUT", "SWEEP_SECONDS",
            "TRAINING", "InferenceClient", "Job", "JobHandle", "JobRunner", "JobSettings",
-           "LimitError", "Limits", "Listed", "LocalProcessRunner", "NameTaken", "Service", "ServiceError", "Upload", "default_max_jobs", "model_ref", "spawn_worker"]
+           "LimitError", "Limits", "Listed", "LocalProcessRunner", "NameTaken", "Service", "ServiceError", "Upload",
+           "default_max_jobs", "model_ref", "spawn_worker"]
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after

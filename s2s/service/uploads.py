@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from s2s import share, store
@@ -29,8 +29,8 @@ class Upload:
     name: str
     directory: Path
     size: int = 0                                      # the archive's bytes
-    measured: dict | None = field(default=None)        # Evaluation.summary() measured here, in the worker
-    claimed: dict | None = field(default=None)         # the card's own evaluation: the uploader's claim
+    measured: dict | None = None                       # Evaluation.summary() measured here, in the worker
+    claimed: dict | None = None                        # the card's own evaluation: the uploader's claim
 
     def measured_card_fields(self) -> dict:
         """What a saved copy's card says of its accuracy: the measurement made here, the claim kept aside."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from s2s import charts, share, store
+from s2s import charts, share
 from s2s.service import ServiceError
 from s2s.ui import state
 from s2s.ui.saving import save_form
@@ -163,14 +163,15 @@ def delete_model(name: str) -> None:
 
 def saved_entry_ui(entry, active: str | None) -> None:
     """A model saved from the app: its card, who saved it and when, and Delete for its owner or the presenter."""
+    mine = entry.owner == state.session_id()
+    by = "you" if mine else entry.saved_by or "someone"
     if entry.ok and not card_ui(entry.name, entry.path, entry.card, state.saved_key(entry.name), active,
-                                f"saved by {'you' if entry.owner == state.session_id() else entry.saved_by}"):
+                                f"saved by {by}"):
         return
     if not entry.ok:
         st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
-    mine = entry.owner == state.session_id()
     text, button = st.columns([5, 1], vertical_alignment="center")
-    text.caption(f"Saved {entry.saved_at or '(time unknown)'} by {'you' if mine else entry.saved_by or 'someone'}.")
+    text.caption(f"Saved {entry.saved_at or '(time unknown)'} by {by}.")
     if mine or state.presenter():
         button.button("Delete", key=f"delete_{entry.name}", icon=":material/delete:", on_click=delete_model,
                       args=(entry.name,), use_container_width=True)
@@ -187,7 +188,7 @@ def saved_models_ui(active: str | None, ui: ModelsState) -> None:
         else:
             st.error(f"**{entry.name}** is broken: {entry.error}", icon=":material/broken_image:")
     st.header("Saved here")
-    st.caption(f"In `{store.saved_root()}`: a model saved from the app can be replaced or deleted by the session "
+    st.caption(f"In `{state.service().saved_root}`: a model saved from the app can be replaced or deleted by the session "
                "that saved it (or the presenter).")
     if ui.deleted:
         st.info(ui.deleted)

@@ -8,8 +8,8 @@ from typing import Callable
 
 import streamlit as st
 
-from s2s import store
 from s2s.service import LimitError, NameTaken
+from s2s.ui import state
 
 
 def save_form(key: str, default_name: str, save: Callable[[str, bool], Path], offers: dict[str, tuple[str, str]],
@@ -20,7 +20,7 @@ def save_form(key: str, default_name: str, save: Callable[[str, bool], Path], of
     with where.form(key, border=False):
         name_col, overwrite_col, button_col = st.columns([3, 1, 1], vertical_alignment="bottom")
         name = name_col.text_input("Save as", value=default_name, key=f"{key}_name",
-                                   help=f"Saved in {store.saved_root()}, beside the shipped models (which are never "
+                                   help=f"Saved in {state.service().saved_root}, beside the shipped models (which are never "
                                         "replaced): letters, digits, '-' and '_'.")
         overwrite = overwrite_col.checkbox("Overwrite", key=f"{key}_overwrite",
                                            help="Replace a model of that name that this session saved.")
