@@ -92,19 +92,30 @@ def lambda_payload(tmp_path_factory):
 
 
 BROWSER_MODULES = {"test_browser", "test_classroom", "test_shared_browser"}  # each starts Chromium against `streamlit run app.py`
+# The groups that take longest, longest first (seconds of one group on a loaded 2-core AMD EPYC, 2026-11-30); the
+# rest follow in file order. A worker takes the next group when it is free, so starting with the long ones leaves
+# short ones to even out the end (pytest.ini: --no-loadscope-reorder keeps this order).
+LONGEST_FIRST = ["browser", "test_service", "test_app", "test_reproduce", "test_architectures", "test_shared_server",
+                 "test_cli", "test_fuzz", "test_pretrained", "test_bench", "test_train_evaluate", "test_numpy_model"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups to schedule by them
 def pytest_collection_modifyitems(config, items):
     """Mark every test of the browser modules `browser`, so `-m "not browser"` leaves Chromium unstarted. For
     pytest-xdist (pytest.ini runs two workers: these machines have two cores), each module is one group, kept on one
     worker with its module-scoped fixtures (a model service, a trained model), and the browser modules are one
-    group together: one Chromium and one app server at a time, beside the other worker's tests."""
+    group together: one Chromium and one app server at a time, beside the other worker's tests. Groups are
+    ordered LONGEST_FIRST; tests keep their order within a module."""
+    group = {}
     for item in items:
         module = getattr(item, "module", None)
         name = module.__name__.rsplit(".", 1)[-1] if module is not None else item.nodeid.split("::")[0]
         if name in BROWSER_MODULES:
             item.add_marker(pytest.mark.browser)
-        item.add_marker(pytest.mark.xdist_group("browser" if name in BROWSER_MODULES else name))
+        group[item] = "browser" if name in BROWSER_MODULES else name
+        item.add_marker(pytest.mark.xdist_group(group[item]))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group[item], len(rank)))  # stable: file order within a rank
 
 
 def _scan_installed_packages_once() -> None:

@@ -16,16 +16,19 @@ from s2s import store
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig
 from s2s.decode import decode
 from s2s.data import generate
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def reproduce(card: dict, out: Path) -> Path:
-    """Run a card's reproduce command as a user would, saving to `out` instead of the card's folder."""
+    """Run a card's reproduce command, saving to `out` instead of the card's folder: its arguments go to the CLI's
+    main() in this process (the model the `cli_run` fixture compares against is made by a real `python -m s2s`)."""
     argv = shlex.split(card["reproduce"])
     assert argv[:4] == ["python", "-m", "s2s", "train"]
     argv[argv.index("--out") + 1] = str(out)
-    subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    done = run_cli(*argv[3:])
+    assert done.returncode == 0, done.stderr
     return out
 
 
