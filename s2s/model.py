@@ -112,7 +112,6 @@ class Seq2Seq:
             self.attention = [training.get_layer(name) for name in (
                 "attention_scores", "attention_weights", "attention_context", "attention_concat", "attention_combine")]
         n_classes, width = self.problem.n_classes, self.config.layers * self.config.units
-        self.stepped = False  # whether step() was ever called (by a strategy): then its graphs are worth tracing
         self._decode = self._decoder(self.problem.n_out)
         # The encoder and one decoder step as graphs too, for the strategies (beam search, sampling), which call
         # them from Python between steps, and the context space (the encoder, on thousands of sources at once).
@@ -223,19 +222,14 @@ class Seq2Seq:
     @property
     def traced(self) -> bool:
         """Whether every graph warm_up traces is traced."""
-        return self.next_trace() is None
+        return self._next_trace() is None
 
-    def next_trace(self, strategies: bool = True) -> Callable[[], object] | None:
-        """The next graph warm_up would trace, as a call that traces it (~0.2 s each here, seconds on busy cores);
-        None once all are. The inference worker traces one at a time while idle, so a request waits for one
-        trace at most, never for a whole warm-up. Without `strategies`, only the whole-decode graph: the
-        encoder and step graphs serve beam search and sampling, which many models are never asked for."""
+    def _next_trace(self) -> Callable[[], object] | None:
+        """The next graph warm_up would trace, as a call that traces it (~0.2 s each here); None once all are."""
         source = lambda: tf.ones((1, self.problem.n_in), tf.int32)  # noqa: E731 - made only when a trace runs
         if not _is_traced(self._decode):
             return lambda: self._decode(source(), tf.constant(False), tf.zeros(self.problem.n_out, tf.bool),
                                         tf.zeros(self.problem.n_out, tf.int32))
-        if not strategies:
-            return None
         if not _is_traced(self._encode):
             return lambda: self._encode(source())
         if not _is_traced(self._step):
@@ -244,7 +238,7 @@ class Seq2Seq:
 
     def warm_up(self) -> None:
         """Trace the graphs now (about a second): a decode then costs ~1.5 ms instead of ~30 ms eagerly."""
-        while (trace := self.next_trace()) is not None:
+        while (trace := self._next_trace()) is not None:
             trace()
 
     @classmethod
@@ -261,7 +255,6 @@ class Seq2Seq:
         """One decoder step for a batch: input vectors (B, classes) and packed state -> (probs, next h, next c)."""
         args = (tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(h, tf.float32),
                 tf.convert_to_tensor(c, tf.float32))
-        self.stepped = True
         probs, h, c = self._step(*args) if _is_traced(self._step) else self._step_graph(*args)[:3]
         return probs.numpy(), h.numpy(), c.numpy()
 
@@ -271,3 +264,13 @@ class Seq2Seq:
 
     def count_params(self) -> int:
         return self.training.count_params()
+
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(w.shape) for w in self.training.weights]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.training.get_weights()
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """New weights (get_weights() order); the traced graphs read the same variables: no retrace."""
+        self.training.set_weights(weights)

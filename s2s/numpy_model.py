@@ -54,6 +54,11 @@ def weight_layout(problem: ProblemConfig, config: ModelConfig) -> list[tuple[str
     return layout + [("decoder_dense", "kernel", (units, classes)), ("decoder_dense", "bias", (classes,))]
 
 
+def weight_shapes(problem: ProblemConfig, config: ModelConfig) -> list[tuple[int, ...]]:
+    """The shapes of a model's weight arrays, in get_weights() order."""
+    return [shape for _, _, shape in weight_layout(problem, config)]
+
+
 def _state_width(config: ModelConfig) -> int:
     """The width of the packed hidden state: every layer's side by side."""
     return config.layers * config.units
@@ -101,6 +106,28 @@ class NumpySeq2Seq:
     layer's cell state side by side, followed, with attention, by the encoder's outputs (B, length * units)."""
 
     def __init__(self, problem: ProblemConfig, config: ModelConfig, weights: list[np.ndarray]):
+        self.problem, self.config = problem, config
+        self.one_hots = np.eye(problem.n_classes, dtype=np.float32)
+        self.set_weights(weights)
+
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        return weight_shapes(self.problem, self.config)
+
+    def copy(self) -> NumpySeq2Seq:
+        """Another network with its own copy of these weights (setting its weights leaves this one as it is)."""
+        return NumpySeq2Seq(self.problem, self.config, self._weights)
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self.weight_shapes())
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weight arrays in the Keras training model's get_weights() order."""
+        return list(self._weights)
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Take new weight arrays (get_weights() order; copied as float32), checked against the model's layout:
+        ValueError naming the first that does not fit."""
+        problem, config = self.problem, self.config
         layout = weight_layout(problem, config)
         if len(weights) != len(layout):
             raise ValueError(f"A model of {config} on values 1..{problem.cardinality} has {len(layout)} weight "
@@ -109,15 +136,14 @@ class NumpySeq2Seq:
             if tuple(np.shape(array)) != shape:
                 raise ValueError(f"The weight {layer}/{part} must have shape {shape} for {config} on values "
                                  f"1..{problem.cardinality}, got {tuple(np.shape(array))}.")
-        self.problem, self.config = problem, config
-        arrays = iter([np.ascontiguousarray(w, np.float32) for w in weights])
+        self._weights = [np.array(w, np.float32, order="C") for w in weights]
+        arrays = iter(self._weights)
         self.encoder_lstms, self.decoder_lstms = [], []
         for _ in range(config.layers):  # get_weights() order: encoder then decoder layer, level by level
             self.encoder_lstms.append(_Lstm(*(next(arrays) for _ in LSTM_PARTS)))
             self.decoder_lstms.append(_Lstm(*(next(arrays) for _ in LSTM_PARTS)))
         self.combine = (next(arrays), next(arrays)) if config.attention else None
         self.dense = (next(arrays), next(arrays))
-        self.one_hots = np.eye(problem.n_classes, dtype=np.float32)
 
     @classmethod
     def from_timeline(cls, problem: ProblemConfig, config: ModelConfig, timeline: Timeline, k: int) -> NumpySeq2Seq:

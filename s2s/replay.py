@@ -19,11 +19,12 @@ from s2s.snapshots import Timeline
 
 if TYPE_CHECKING:
     from s2s.model import Seq2Seq
+    from s2s.numpy_model import NumpySeq2Seq
 
 
-def use_snapshot(model: Seq2Seq, timeline: Timeline, k: int) -> None:
-    """Give `model` the weights of snapshot k (the traced graphs read the same variables: no retrace)."""
-    model.training.set_weights(timeline.at(k))
+def use_snapshot(model: Seq2Seq | NumpySeq2Seq, timeline: Timeline, k: int) -> None:
+    """Give `model` the weights of snapshot k."""
+    model.set_weights(timeline.at(k))
 
 
 @dataclass

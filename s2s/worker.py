@@ -1,11 +1,13 @@
-"""The processes that own TensorFlow: `python -m s2s.worker inference|train|spare FD`, started by the model service
-(s2s/service/).
+"""The model service's worker processes: `python -m s2s.worker inference|train|spare FD`, started by the model
+service (s2s/service/).
 
-`inference` serves every session: it loads models (the network built from the card, only weight arrays read from
-the file; cached by folder and file stamp), decodes with full traces and evaluates in chunks, answering quick
-requests between two chunks of a long one. Its operations are a table (`OPS`: op name -> a small function);
-everything it keeps is in byte-bounded caches (`ByteCache`). `train` and `spare` run one training job
-(s2s/training_job.py); a spare starts ahead of any job and primes the default run while it waits.
+`inference` serves every session without TensorFlow: its models are s2s.numpy_model's NumPy forward passes (weight
+arrays read from the file as data, checked against the card; cached by folder and file stamp), so it is ready a
+fraction of a second after it starts and has no graphs to trace before a first decode is fast. It decodes with full
+traces and evaluates in chunks, answering quick requests between two chunks of a long one. Its operations are a
+table (`OPS`: op name -> a small function); everything it keeps is in byte-bounded caches (`ByteCache`). `train`
+and `spare` own TensorFlow and run training jobs (s2s/training_job.py); a spare starts ahead of any job and primes
+the default run while it waits.
 
 Both talk over the socket FD with `multiprocessing.connection`; every message is a dataclass of s2s/messages.py.
 """
@@ -22,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from s2s import numpy_model
 from s2s.messages import (
     InferenceReply,
     InferenceRequest,
@@ -30,10 +33,10 @@ from s2s.messages import (
 )
 
 MiB = 1 << 20
-# What each cache of the inference worker may hold, in estimated bytes (see estimate_bytes). A loaded network costs
-# more than its weights (Keras's objects, its traced graphs): MODEL_OVERHEAD_BYTES is counted for each.
-MODEL_OVERHEAD_BYTES = 4 * MiB
-MODELS_BYTES = 160 * MiB     # ~32 networks of the classic model's size (0.76 MB of weights each)
+# What each cache of the inference worker may hold, in estimated bytes (see estimate_bytes). A NumPy network is its
+# float32 weights and a one-hot table: MODEL_OVERHEAD_BYTES is counted for each beside its weights.
+MODEL_OVERHEAD_BYTES = 64 * 1024
+MODELS_BYTES = 160 * MiB     # ~200 networks of the classic model's size (0.76 MB of weights each)
 TIMELINES_BYTES = 160 * MiB  # a training timeline is at most snapshots.MAX_BYTES (40 MiB)
 SCRATCH_BYTES = 48 * MiB     # two copies of a model per timeline in use (see InferenceWorker.scratch)
 LIVE_BYTES = 24 * MiB        # networks of runs still training
@@ -45,7 +48,6 @@ SMALL_BYTES = 64             # anything without arrays: None, a number, an error
 EVALUATE_CHUNK = 2048
 TRAIN_NICENESS = 10
 IDLE_SECONDS = 0.5
-INFERENCE_THREADS = 1
 
 
 def quiet_import_tensorflow() -> None:
@@ -69,7 +71,7 @@ def estimate_bytes(value) -> int:
     arrays' nbytes, and the sum over a dataclass's fields or a container's items."""
     if isinstance(value, np.ndarray):
         return value.nbytes
-    if hasattr(value, "count_params"):  # a Seq2Seq
+    if hasattr(value, "count_params"):  # a network
         return 4 * value.count_params() + MODEL_OVERHEAD_BYTES
     if is_dataclass(value) and not isinstance(value, type):
         return sum(estimate_bytes(getattr(value, f.name)) for f in fields(value))
@@ -157,10 +159,7 @@ class InferenceWorker:
 
     def model(self, ref: tuple):
         """The model of a (folder, stamp) reference; a changed stamp (a re-saved model) loads afresh."""
-        from s2s import store
-
-        # Traced in idle time (see serve()), not here.
-        return self.models.get_or_make(ref, lambda: store.load(ref[0], warm_up=False).model)
+        return self.models.get_or_make(ref, lambda: numpy_model.load(ref[0]).model)
 
     def timeline(self, ref: tuple):
         """The model's training timeline, None if it has none; a damaged one raises ValueError (ModelFileError)."""
@@ -170,7 +169,7 @@ class InferenceWorker:
             try:
                 timeline = store.load_timeline(ref[0])
                 if timeline is not None:
-                    timeline.check_fits([w.shape for w in self.model(ref).training.weights], str(ref[0]))
+                    timeline.check_fits(self.model(ref).weight_shapes(), str(ref[0]))
             except ValueError as error:  # remembered, so a damaged file is read once, not on every page rerun
                 timeline = error
             self.timelines.put(ref, timeline)
@@ -196,13 +195,10 @@ class InferenceWorker:
 
     def scratch_entry(self, ref: tuple) -> list:
         """The two copies of a model with a timeline (made on first use): see self.scratch."""
-        from s2s.model import Seq2Seq
-
         if self.timeline(ref) is None:
             raise ValueError("This model has no training timeline (it was saved without snapshots).")
         final = self.model(ref)
-        return self.scratch.get_or_make(ref, lambda: [Seq2Seq.build(final.problem, final.config), None,
-                                                      Seq2Seq.build(final.problem, final.config)])
+        return self.scratch.get_or_make(ref, lambda: [final.copy(), None, final.copy()])
 
     def replay(self, ref: tuple, run):
         """Run `run(replay copy, timeline)`, which moves that copy through the snapshots."""
@@ -211,16 +207,14 @@ class InferenceWorker:
     def live_model(self, run: int, problem, config, live: LiveWeights):
         """The network of run `run` (ProblemConfig, ModelConfig) holding the live weights sent with the request;
         (network, samples seen at those weights). The weights are set only when newer than those it holds."""
-        from s2s.model import Seq2Seq
-
         entry = self.live.get(run) if run in self.live else None
+        shapes = numpy_model.weight_shapes(problem, config)
+        if [tuple(np.shape(w)) for w in live.weights] != shapes:
+            raise ValueError(f"The live weights of run {run} do not fit its network.")
         if entry is None or (entry[0].problem, entry[0].config) != (problem, config):
-            entry = self.live.put(run, [Seq2Seq.build(problem, config), None])
+            entry = self.live.put(run, [numpy_model.NumpySeq2Seq(problem, config, live.weights), live.samples_seen])
         if entry[1] != live.samples_seen:
-            shapes = [tuple(w.shape) for w in entry[0].training.weights]
-            if [tuple(w.shape) for w in live.weights] != shapes:
-                raise ValueError(f"The live weights of run {run} do not fit its network.")
-            entry[0].training.set_weights(live.weights)
+            entry[0].set_weights(live.weights)
             entry[1] = live.samples_seen
         return entry[0], entry[1]
 
@@ -269,17 +263,8 @@ class InferenceWorker:
         """(the key of a cached model, a callable) of the next preparation to do while idle, or None."""
         from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 
-        # One graph at a time (Seq2Seq.next_trace), so that a request waits for one trace at most; the graphs of
-        # beam search and sampling only for a model they have been used on (a class's worker traced ~10 models
-        # in its first minutes, each for seconds on busy cores, most of them only ever decoded).
-        copies = [(ref, [model]) for ref, model in reversed(self.models.items()) if ref in self.asked]
-        copies += [(ref, [entry[0], entry[2]]) for ref, entry in reversed(self.scratch.items())  # a timeline's
-                   if ref in self.asked]
-        copies += [(run, [entry[0]]) for run, entry in reversed(self.live.items())]  # runs still training
-        for key, models in copies:
-            for model in models:
-                if (trace := model.next_trace(strategies=model.stepped)) is not None:
-                    return key, trace
+        # NumPy models have no graphs to trace: the only preparation is the default context space of a model a page
+        # has decoded, which Explore's context view would otherwise compute on its first look.
         if self.spaces.has_room():  # never evict a space a page asked for
             for ref, _ in reversed(self.models.items()):
                 if ref in self.asked and (ref, DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED, None) not in self.spaces:
@@ -292,16 +277,14 @@ class InferenceWorker:
                 self.serve_quick()
                 self.handle(self.deferred.popleft())
                 continue
-            # Idle for IDLE_SECONDS: prepare one model a page has decoded a little more, one piece at a time, so that
-            # a request waits for one piece at most: trace its graphs, one each time (~0.2 s here; a second or more on
-            # cores busy with a class's browsers and training), then compute its default context space (~0.2 s),
-            # which Explore's context view would otherwise compute on its first look.
+            # Idle for IDLE_SECONDS: compute the default context space of one model a page has decoded (~0.1 s), so
+            # that a request waits for one such piece at most.
             idle_work = self.idle_work()
             if idle_work and not self.conn.poll(IDLE_SECONDS):
                 key, work = idle_work
                 try:
                     work()
-                except Exception:  # noqa: BLE001 - it decoded eagerly, so this is unexpected: forget the model
+                except Exception:  # noqa: BLE001 - it decoded already, so this is unexpected: forget the model
                     traceback.print_exc()
                     for cache in (self.models, self.scratch, self.live):
                         cache.pop(key)
@@ -331,11 +314,9 @@ def op(name: str, long: bool = False):
 
 @op("ping")
 def ping(worker, args, progress) -> dict:
-    """Who serves, and with how many threads."""
-    import tensorflow as tf
+    """Who serves, with how many threads, and whether TensorFlow was imported (it is not: NumPy does the math)."""
     return {"pid": os.getpid(), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "tf_threads": (tf.config.threading.get_intra_op_parallelism_threads(),
-                           tf.config.threading.get_inter_op_parallelism_threads())}
+            "tensorflow": "tensorflow" in sys.modules}
 
 
 @op("load")
@@ -424,20 +405,15 @@ def main(argv: list[str]) -> int:
         # Training takes every core it is given; at a lower priority it still gets all the idle time, while a
         # visitor's click (the web server, the inference worker, the browser) is served first.
         os.nice(TRAIN_NICENESS)
-    quiet_import_tensorflow()
     try:
         if role == "inference":
-            # One thread per op and one op at a time: this worker's requests are small (a decode is a batch of
-            # one) and its cores are shared with the server, the browsers and training. Measured on classic with
-            # the default pools (a thread per core) -> one thread: an eager decode 84 -> 43 ms, a traced one 1.6
-            # -> 1.1 ms, evaluating 4,000 sources 0.18 -> 0.17 s; beside two busy processes, 103 -> 69 ms,
-            # 1.0 -> 1.3 ms and 0.29 -> 0.24 s.
-            import tensorflow as tf
-            tf.config.threading.set_intra_op_parallelism_threads(INFERENCE_THREADS)
-            tf.config.threading.set_inter_op_parallelism_threads(INFERENCE_THREADS)
+            # NumPy, with one OpenBLAS thread (s2s.service.processes sets OPENBLAS_NUM_THREADS): this worker's
+            # requests are small (a decode is a batch of one) and its cores are shared with the server, the
+            # browsers and training.
             conn.send(WorkerReady(os.getpid()))
             InferenceWorker(conn).serve()
         elif role in ("train", "spare"):
+            quiet_import_tensorflow()
             from s2s.training_job import train_job
 
             train_job(conn, prime_default=role == "spare")

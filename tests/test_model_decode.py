@@ -98,7 +98,8 @@ def test_decoding_graph_is_traced_once_for_any_batch_feed_or_override(tiny_model
 
 
 def test_an_untraced_model_decodes_eagerly_and_the_same(tiny_saved):
-    """The model service answers a model's first decode before tracing its graph: same trace either way."""
+    """A model decodes before its graph is traced (the CLI and training trace it when they need it): the same
+    trace either way."""
     from s2s import store
 
     model = store.load(tiny_saved, warm_up=False).model
@@ -113,26 +114,3 @@ def test_an_untraced_model_decodes_eagerly_and_the_same(tiny_saved):
     np.testing.assert_array_equal(eager.tokens, graph.tokens)
     np.testing.assert_allclose(eager.probs, graph.probs, atol=1e-6)
     np.testing.assert_allclose(eager.states_c, graph.states_c, atol=1e-6)
-
-
-def test_warm_up_traces_one_graph_per_piece(tiny_saved):
-    """The inference worker traces a model between requests one graph at a time (next_trace); each piece traces
-    one more graph, a model is usable between pieces, and the pieces end."""
-    from s2s import store
-
-    model = store.load(tiny_saved, warm_up=False).model
-    functions = (model._decode, model._encode, model._step)
-    source = np.array([[1, 2, 3, 4]])
-    eager = decode(model, source)
-    for done in range(1, 4):
-        if done == 2:  # the decode graph is traced: the strategies' graphs only for a model stepped from Python
-            assert model.next_trace(strategies=model.stepped) is None
-            model.step(np.eye(model.problem.n_classes, dtype=np.float32)[:1], *model.encode(source))
-            assert model.stepped and model.next_trace(strategies=model.stepped) is not None
-        trace = model.next_trace()
-        assert trace is not None and not model.traced
-        trace()
-        assert [f.experimental_get_tracing_count() for f in functions] == [1] * done + [0] * (3 - done)
-        np.testing.assert_allclose(decode(model, source).probs, eager.probs, atol=1e-6)
-        np.testing.assert_allclose(model.encode(source)[0], decode(model, source).context_h, atol=1e-6)
-    assert model.next_trace() is None and model.traced

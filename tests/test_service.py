@@ -260,19 +260,24 @@ def test_stop_while_the_process_is_being_handed_the_job_ends_stopped(service):
         assert job.status == "stopped" and job.error is None
 
 
-def test_the_inference_worker_computes_with_one_thread(monkeypatch):
-    """On cores shared with the server, the browsers and training, thread pools that spin made the worker's
-    NumPy and TensorFlow work several times slower (issue 13's load test): it runs them on one thread, unless the
-    operator set OPENBLAS_NUM_THREADS."""
+def test_the_inference_worker_computes_with_numpy_on_one_thread(monkeypatch, tiny_saved):
+    """On cores shared with the server, the browsers and training, thread pools that spin made the worker's work
+    several times slower (issue 13's load test): its NumPy runs on one thread, unless the operator set
+    OPENBLAS_NUM_THREADS. It never imports TensorFlow (its models are NumPy forward passes)."""
     from s2s.service import InferenceClient
+    from s2s.service.inference import model_ref
 
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     client = InferenceClient()
     try:
+        ref = model_ref(tiny_saved)
+        traces = client.call("decode", ref=ref, source=np.array([1, 2, 3, 4]), variants=[("argmax", None)])
+        evaluated = client.call("evaluate", ref=ref, n=200, seed=7)
         info = client.call("ping")
     finally:
         client.close()
-    assert info["tf_threads"] == (1, 1) and info["openblas_threads"] == "1"
+    assert traces[0].tokens.shape == (1, 2) and evaluated.n == 200  # it has loaded, decoded and evaluated
+    assert info["openblas_threads"] == "1" and info["tensorflow"] is False
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     assert worker_environment()["OPENBLAS_NUM_THREADS"] == "3"  # the operator's choice is kept
 
