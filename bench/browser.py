@@ -7,8 +7,11 @@ laptop. The figures, each checked against its goal:
   explore_enter           type a source + Enter on Explore -> its verdict and a redrawn figure (20 sources,
                           after 2 warm-ups); p50 <= 0.3 s, p95 <= 0.5 s. Also split at the last websocket frame
                           received before the result showed: "server" before it, "browser" after it.
+  first_decodes           explore_enter on a fresh server: `streamlit run app.py` launched, Explore opened, then
+                          20 sources typed at once, every decode counted from the first; p50 <= 0.3 s,
+                          p95 <= 0.5 s.
   startup                 `streamlit run app.py` launched -> Explore shows the verdict of 13 28 18 7 9 5
-                          (a fresh server per try); p50 <= 6 s.
+                          (a fresh server per try, 5 tries); p50 <= 3 s.
   train_first_point       warm app (25 s after its first visit started the model service, so its spare
                           training process is ready), Train with default settings -> first point on the
                           live loss chart; p50 <= 3 s.
@@ -18,7 +21,7 @@ laptop. The figures, each checked against its goal:
                           run; p95 <= 0.5 s.
   ui_rss_ratio            the server's VmRSS after the 10th small run of a session / after its 1st; <= 1.3.
   beam_tree               with Explore's beam search view open (width 5), a source + Enter -> its verdict and
-                          the redrawn beam tree (20 sources after 2 warm-ups); p50 <= 0.4 s.
+                          the redrawn beam tree (20 sources after 2 warm-ups); p50 <= 0.3 s, p95 <= 0.5 s.
   context_space           click "Context space" -> the PCA plot of 2,000 sources: the first time for each shipped
                           model (max <= 1 s), and again on classic, whose space the worker keeps (p50 <= 0.3 s).
   snapshot_slider         move Explore's training slider one snapshot on classic -> that snapshot's note and a
@@ -127,12 +130,13 @@ class Goal:
 
 GOALS = {
     "explore_enter": [Goal("p50", "<=", 0.3, " s"), Goal("p95", "<=", 0.5, " s")],
-    "startup": [Goal("p50", "<=", 6.0, " s")],
+    "first_decodes": [Goal("p50", "<=", 0.3, " s"), Goal("p95", "<=", 0.5, " s")],
+    "startup": [Goal("p50", "<=", 3.0, " s")],
     "train_first_point": [Goal("p50", "<=", 3.0, " s")],
     "throughput_ratio": [Goal("ratio", ">=", 0.85)],
     "second_session_explore": [Goal("p95", "<=", 0.5, " s")],
     "ui_rss_ratio": [Goal("ratio", "<=", 1.3)],
-    "beam_tree": [Goal("p50", "<=", 0.4, " s")],
+    "beam_tree": [Goal("p50", "<=", 0.3, " s"), Goal("p95", "<=", 0.5, " s")],
     "context_space": [Goal("first_max", "<=", 1.0, " s"), Goal("again_p50", "<=", 0.3, " s")],
     "snapshot_slider": [Goal("p50", "<=", 0.3, " s")],
     "learning_curve": [Goal("p50", "<=", 0.5, " s")],
@@ -509,9 +513,19 @@ def explore_enter(bench: Bench) -> Result:
         return time_explore(tab)
 
 
+def first_decodes(bench: Bench) -> Result:
+    """A fresh server, Explore opened as soon as it answers, then 20 sources at once: no decode is discarded."""
+    with bench.fresh_app() as app:
+        app.wait_healthy()
+        with open_tab(bench.browser, app.url) as tab:
+            result = time_explore(tab, count=20, warmups=0, seed=5)
+    result.summary["after_launch"] = time.perf_counter() - app.started
+    return result
+
+
 def startup(bench: Bench) -> Result:
     seconds, health = [], []
-    for _ in range(bench.tries(3)):
+    for _ in range(bench.tries(5, 3)):
         with bench.fresh_app() as app:
             health.append(app.wait_healthy())
             with open_tab(bench.browser, app.url) as tab:
@@ -730,7 +744,7 @@ def ui_rss_ratio(bench: Bench) -> Result:
 
 
 FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
-    startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, attention_heatmap,
+    first_decodes, startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, attention_heatmap,
     generalization, train_first_point, throughput_ratio, second_session_explore, ui_rss_ratio)}
 
 
