@@ -102,7 +102,12 @@ def test_explore_shows_the_whole_decode_then_steps_through_it(models_root, class
     charts = at.get("plotly_chart")
     assert len(charts) == 1  # one figure: the context and every step's softmax
     bars = [trace for trace in figure_of(charts[0]) if trace["type"] == "bar"]
-    assert len(bars) == 3 and all(len(b["y"]) == 51 and abs(sum(b["y"]) - 1) < 1e-4 for b in bars)
+    assert len(bars) == 1  # every step's softmax in one trace (its bars too short to see left out), step in customdata
+    steps, tokens, probs = (np.asarray(bars[0][k]) for k in ("customdata", "x", "y"))
+    assert sorted(set(steps.tolist())) == [1, 2, 3]
+    for step, token in zip((1, 2, 3), expected):  # the model answers right: the expected token is drawn, and tallest
+        mine = steps == step
+        assert tokens[mine][probs[mine].argmax()] == token and 0.5 < probs[mine].max() and probs[mine].sum() < 1 + 1e-4
 
 
 MALFORMED = ["1 2", "5 " * 101, "1 2 3 4 5 0", "1 2 3 4 5 51", "1 2 3 4 5 -3", "a b c d e f", "1 2 3 4 5 2.5",

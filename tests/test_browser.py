@@ -190,9 +190,15 @@ def test_a_link_to_a_mid_training_snapshot_reopens_the_view_and_the_slider_moves
     import re
 
     def softmax_heights(tab) -> list[float]:
-        """The largest probability of each decoder step drawn, once all three are."""
-        script = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(
-            p => (p._fullData || []).filter(t => t.type === 'bar').map(t => Math.max(...t.y)))"""
+        """The largest probability of each decoder step drawn (the bars' trace holds each bar's step in its
+        customdata), once all three are."""
+        script = """() => {
+            const top = {};
+            for (const p of document.querySelectorAll('.js-plotly-plot'))
+                for (const t of (p._fullData || []).filter(t => t.type === 'bar'))
+                    t.y.forEach((y, i) => { top[t.customdata[i]] = Math.max(top[t.customdata[i]] ?? 0, y); });
+            return Object.keys(top).sort().map(k => top[k]);
+        }"""
         tab.wait_for_function("() => (" + script + ")().length === 3")
         return tab.evaluate(script)
 

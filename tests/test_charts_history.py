@@ -18,16 +18,28 @@ def test_decode_figure_draws_each_shown_step_with_its_choice(tiny_model):
     expected = target_of(tiny_model.problem, source)[0].tolist()
     figure = charts.decode_figure(trace, expected, shown=2)
     bars = [t for t in figure.data if t.type == "bar"]
-    assert len(bars) == 2 and [t.type for t in figure.data].count("heatmap") == 1
-    for step, bar in enumerate(bars):
-        np.testing.assert_allclose(bar.y, trace.probs[0, step])
-        chosen = int(trace.tokens[0, step])
-        assert bar.marker.color[chosen] == ("#2ca02c" if chosen == expected[step] else "#d62728")
-        assert bar.marker.line.width[expected[step]] > 0  # the expected token is outlined
-    assert bars[0].marker.color[9] == "#d62728"
+    assert len(bars) == 1 and [t.type for t in figure.data].count("heatmap") == 1
+    bar = bars[0]  # every shown step's bars in one trace, the step in customdata
+    step_of, token_of = np.asarray(bar.customdata) - 1, np.asarray(bar.x)
+    assert set(step_of) == {0, 1}
+    visible_p = charts.VISIBLE_BAR_PX * 1.3 / 110  # the figure's lift and row height: half a pixel of bar
+    for step in range(2):
+        mine = step_of == step
+        drawn = dict(zip(token_of[mine].tolist(), np.asarray(bar.y)[mine]))
+        chosen, want = int(trace.tokens[0, step]), expected[step]
+        # Drawn: every token tall enough to see, and the chosen and expected ones whatever their height.
+        assert set(drawn) == set(np.flatnonzero(trace.probs[0, step] >= visible_p)) | {chosen, want}
+        for token, p in drawn.items():
+            assert p == pytest.approx(trace.probs[0, step, token])
+        colors = dict(zip(token_of[mine].tolist(), np.asarray(bar.marker.color)[mine]))
+        widths = dict(zip(token_of[mine].tolist(), np.asarray(bar.marker.line.width)[mine]))
+        assert colors[chosen] == ("#2ca02c" if chosen == want else "#d62728")
+        assert widths[want] > 0 and all(w == 0 for t, w in widths.items() if t != want)  # the expected outlined
+    assert int(trace.tokens[0, 0]) == 9  # the forced wrong token, in red, with an arrow to the expected one
     assert any(a.text == f"expected {expected[0]}" for a in figure.layout.annotations)
     # The rows sit on one shared axis, lifted apart; fewer shown steps leave the later rows empty.
-    assert bars[0].base > bars[1].base
+    bases = np.asarray(bar.base, float)
+    assert bases[step_of == 0].min() > bases[step_of == 1].max()
     assert len([t for t in charts.decode_figure(trace, expected, shown=0).data if t.type == "bar"]) == 0
 
 
