@@ -79,8 +79,8 @@ class Service:
         self._closed = threading.Event()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along
         threading.Thread(target=self._sweep_closed_sessions, daemon=True, name="s2s-sweep").start()
-        # The spare training process starts once the inference worker is up: two TensorFlow imports at once would
-        # delay the first decode a visitor waits for.
+        # The spare training process starts once the inference worker is up and the saved models are loaded: its
+        # TensorFlow import and priming (seconds of CPU) would delay the first decode a visitor waits for.
         threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
 
     def _warm_quietly(self, directory: Path) -> None:
