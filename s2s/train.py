@@ -21,6 +21,8 @@ from s2s.history import History, Progress
 from s2s.model import Seq2Seq
 from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline
 
+CHUNK_BATCHES = 8  # batches one call of the training graph trains at most (see Trainer._train_graph)
+
 
 @dataclass
 class TrainResult:
@@ -56,6 +58,8 @@ class Trainer:
         self.recorder = Recorder(self.total_samples, train_config.batch_size, self.model.count_params(),
                                  train_config.snapshots)
         self.reason = "not started"
+        self._graph = None  # the traced training graph (see _train_graph)
+        self._stop_flag = None  # the graph's copy of stop_event
 
     @property
     def total_samples(self) -> int:
@@ -63,6 +67,8 @@ class Trainer:
 
     def stop(self) -> None:
         """Ask the run to end after the batch in progress; safe from any thread."""
+        if self._stop_flag is not None:
+            self._stop_flag.assign(True)  # read by the training graph before each batch
         self.stop_event.set()
 
     @property
@@ -83,33 +89,55 @@ class Trainer:
         return history.eval_exact[-1], history.eval_token[-1]
 
     def prime(self) -> None:
-        """Trace the training step and the greedy decoder now, on one batch, then put the weights and the optimizer
-        back as they were: a run started later shows its first batch at once and is, bit for bit, the run it would
-        have been (a test checks this). Model service spares prime the default run while they wait."""
-        training = self.model.training
-        training.optimizer.build(training.trainable_variables)
-        state = [(variable, variable.numpy()) for variable in training.weights + training.optimizer.variables]
-        # One batch and one sample: a partial last batch, as most runs have, gives the same input signature.
-        n = self.config.batch_size + 1
-        training.fit([self.data.source[:n], self.data.decoder_input[:n]], self.data.target[:n],
-                     batch_size=self.config.batch_size, epochs=1, shuffle=False, verbose=0)
-        for variable, value in state:
-            variable.assign(value)
+        """Trace the training graph and the greedy decoder now, without training a step: a run started later shows
+        its first batch at once and is, bit for bit, the run it would have been (a test checks this). Model service
+        spares prime the default run while they wait."""
+        self._train_graph().get_concrete_function()
         self.model.warm_up()
+
+    def _train_graph(self):
+        """The training graph: Keras's own train_step (the one fit() runs, so the weights come out bit for bit as
+        fit's) on each of up to k batches given as arrays (k, B, ...), in order, in one call; it returns the running
+        means of loss and token accuracy after each batch, and once stop() was asked it ends after the batch in
+        progress (a call's first batch is always trained: a stop before a run's first batch still keeps a model).
+        One call per batch, as fit() makes, costs ~25 % of the default run in Python and dispatch (measured: 10,900
+        samples/s with fit, 16,600 with 8 batches a call, same weights); one trace serves every batch size."""
+        if self._graph is not None:
+            return self._graph
+        import tensorflow as tf
+
+        training, problem, n = self.model.training, self.problem, self.config.batch_size
+        training.optimizer.build(training.trainable_variables)
+        # What fit() does before its first step: build the compiled loss and metrics on one batch (no step taken).
+        training._symbolic_build(data_batch=((self.data.source[:n], self.data.decoder_input[:n]), self.data.target[:n]))
+        stop = self._stop_flag = tf.Variable(self.stop_event.is_set(), trainable=False, name="stop")
+
+        def spec(width: int):
+            return tf.TensorSpec([None, None, width], tf.int32)
+
+        @tf.function(input_signature=[spec(problem.n_in), spec(problem.n_out), spec(problem.n_out)])
+        def train_batches(sources, decoder_inputs, targets):
+            losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=())
+            accuracies = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=())
+            for i in tf.range(tf.shape(sources)[0]):
+                if i > 0 and stop.read_value():  # the batch in progress when stop() came is finished
+                    break
+                logs = training.train_step(((sources[i], decoder_inputs[i]), targets[i]))
+                losses = losses.write(i, tf.cast(logs["loss"], tf.float32))
+                accuracies = accuracies.write(i, tf.cast(logs["token_accuracy"], tf.float32))
+            return losses.stack(), accuracies.stack()
+
+        self._graph = train_batches
+        return train_batches
 
     def run(self, on_progress: Callable[[Progress], None] | None = None, progress_every: float = 0.3,
             on_live: Callable[[int, list], None] | None = None) -> TrainResult:
         """Fit the model. With `on_live`, it is called with (samples seen, the weights as NumPy arrays) every
         LIVE_SECONDS (and after the first batch), so that another process can decode with them while the run goes
         on (a training job sends them to the service)."""
-        callback = _LiveHistory(self, on_progress, progress_every, on_live)
+        run = _Run(self, on_progress, progress_every, on_live)
         start = time.perf_counter()
-        self.model.training.fit(
-            [self.data.source, self.data.decoder_input], self.data.target,
-            batch_size=self.config.batch_size, epochs=self.config.epochs,
-            shuffle=False,  # the samples are i.i.d. random already
-            verbose=0, callbacks=[callback],
-        )
+        run.fit()
         elapsed = time.perf_counter() - start
         exact, token = self.measure_holdout()  # already recorded at the end of training: no second decode
         return TrainResult(self.model, self.history, self.reason, elapsed, exact, token, self.config,
@@ -123,9 +151,13 @@ def _learning_rate(config: TrainConfig):
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
 
 
-class _LiveHistory(keras.callbacks.Callback):
+class _Run:
+    """One run of a Trainer: the training graph called on a few batches at a time, and after each call what
+    fit()'s per-batch callback did: the history batch by batch, snapshots, held-out evaluations, the target, stop,
+    live weights and progress reports. A call ends at the batch where a snapshot or an evaluation is due, so they
+    fall on the same batches as with one call per batch; the batches' times within a call are spread evenly."""
+
     def __init__(self, trainer: Trainer, on_progress, progress_every: float, on_live=None):
-        super().__init__()
         self.trainer, self.on_progress, self.progress_every = trainer, on_progress, progress_every
         self.on_live, self.last_live, self.live_samples = on_live, None, None
         self.history = trainer.history
@@ -133,49 +165,98 @@ class _LiveHistory(keras.callbacks.Callback):
         self.next_eval = trainer.config.eval_every
         self.last_report = 0.0
 
-    def on_train_begin(self, logs=None):
+    def fit(self) -> None:
+        trainer, config = self.trainer, self.trainer.config
+        graph, data = trainer._train_graph(), trainer.data
+        batches = -(-config.samples // config.batch_size)
+        full = config.samples // config.batch_size  # batches of batch_size; a last partial one has the rest
+        shaped = [array[:full * config.batch_size].reshape(full, config.batch_size, -1)
+                  for array in (data.source, data.decoder_input, data.target)]
         self.start = time.perf_counter()
-        self.trainer.reason = "running"
+        trainer.reason = "running"
+        for epoch in range(config.epochs):
+            trainer.model.training.reset_metrics()  # as fit() does: the logged means run over one epoch
+            self.epoch_start_seen = epoch * config.samples
+            self.running = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) so far in this epoch
+            batch = 0
+            while batch < batches and trainer.reason == "running":
+                if trainer.stop_event.is_set() and self.history.loss:  # before the first batch: train it, keep it
+                    trainer.reason = "stopped"
+                    break
+                count = self._batches_to_call(batch, batches)
+                if batch < full:
+                    arrays = [a[batch:batch + count] for a in shaped]
+                else:  # the last, partial batch
+                    arrays = [a[full * config.batch_size:][None] for a in (data.source, data.decoder_input,
+                                                                          data.target)]
+                before = time.perf_counter() - self.start
+                losses, accuracies = (v.numpy() for v in graph(*arrays))
+                after = time.perf_counter() - self.start
+                for i, (loss, accuracy) in enumerate(zip(losses, accuracies)):
+                    self._batch_end(batch + i, float(loss), float(accuracy),
+                                    before + (after - before) * (i + 1) / len(losses))
+                batch += len(losses)
+                if len(losses) < count:  # stopped within the call
+                    trainer.reason = "stopped"
+                elif len(losses):
+                    self._events()
+            if trainer.reason != "running":
+                break
+        self._end()
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start_seen = epoch * self.trainer.config.samples
-        self.running = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) so far in this epoch
+    def _batches_to_call(self, batch: int, batches: int) -> int:
+        """How many batches the next call trains: up to CHUNK_BATCHES, ending at the first batch (from `batch`) after
+        which a snapshot or an evaluation is due, never past the epoch's full batches; the run's first batch alone
+        (a watcher sees training begin at once)."""
+        config = self.trainer.config
+        if not self.history.loss:
+            return 1
+        full = config.samples // config.batch_size
+        if batch >= full:
+            return 1
+        last = min(full, batch + CHUNK_BATCHES)
+        for b in range(batch, last):
+            seen = self.epoch_start_seen + (b + 1) * config.batch_size
+            if seen >= self.next_eval or self.trainer.recorder.due(seen):
+                return b - batch + 1
+        return last - batch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _batch_end(self, batch: int, loss_mean: float, accuracy_mean: float, seconds: float) -> None:
         config, history = self.trainer.config, self.history
         in_epoch = min((batch + 1) * config.batch_size, config.samples)
         self.seen = self.epoch_start_seen + in_epoch
-        # Keras logs running means over the epoch; this batch's own value is the difference of the sums.
-        # (Resetting the metrics before each batch instead costs a variable write per batch.)
+        # Keras's metrics are running means over the epoch; this batch's own value is the difference of the sums.
         previous, loss_sum, accuracy_sum = self.running
         size = in_epoch - previous
-        self.running = (in_epoch, float(logs["loss"]) * in_epoch, float(logs["token_accuracy"]) * in_epoch)
+        self.running = (in_epoch, loss_mean * in_epoch, accuracy_mean * in_epoch)
         history.samples.append(self.seen)
         history.loss.append((self.running[1] - loss_sum) / size)
         history.token_accuracy.append((self.running[2] - accuracy_sum) / size)
-        history.seconds.append(time.perf_counter() - self.start)
-        snapshot = self.trainer.recorder.due(self.seen)
+        history.seconds.append(seconds)
+
+    def _events(self) -> None:
+        """After a call: snapshot, live weights, evaluation and target, stop, progress (as fit's callback did after
+        the call's last batch)."""
+        trainer, config, history = self.trainer, self.trainer.config, self.history
+        snapshot = trainer.recorder.due(self.seen)
         live = self.on_live is not None and (self.last_live is None
                                              or history.seconds[-1] - self.last_live >= LIVE_SECONDS)
         if snapshot or live:
-            weights = self.model.get_weights()
+            weights = trainer.model.training.get_weights()
             if snapshot:
-                self.trainer.recorder.record(self.seen, weights)
+                trainer.recorder.record(self.seen, weights)
             if live:
                 self.last_live, self.live_samples = history.seconds[-1], self.seen
                 self.on_live(self.seen, weights)
-
         evaluated = False
         if self.seen >= self.next_eval:
-            self.trainer.measure_holdout()
+            trainer.measure_holdout()
             evaluated = True
             self.next_eval = self.seen + config.eval_every
             if config.target_accuracy is not None and history.eval_exact[-1] >= config.target_accuracy:
-                self.trainer.reason = "target reached"
-                self.model.stop_training = True
-        if self.trainer.stop_event.is_set():
-            self.trainer.reason = "stopped"
-            self.model.stop_training = True
+                trainer.reason = "target reached"
+        if trainer.stop_event.is_set() and trainer.reason == "running":
+            trainer.reason = "stopped"
         # The first batch is reported at once: a watcher sees training begin, not the interval after it.
         if evaluated or len(history.loss) == 1 or history.seconds[-1] - self.last_report >= self.progress_every:
             self._report()
@@ -183,14 +264,15 @@ class _LiveHistory(keras.callbacks.Callback):
             # The greedy decoder that measures held-out accuracy is traced (about half a second) right after the
             # first batch is reported: not before it, where a watcher would wait longer for the first point, and
             # not at the first evaluation, in the middle of the timed run.
-            self.trainer.model.warm_up()
+            trainer.model.warm_up()
 
-    def on_train_end(self, logs=None):
-        if self.trainer.reason == "running":
-            self.trainer.reason = "completed"
+    def _end(self) -> None:
+        trainer = self.trainer
+        if trainer.reason == "running":
+            trainer.reason = "completed"
         if self.seen:
-            self.trainer.recorder.record(self.seen, self.model.get_weights())  # the final weights
-        self.trainer.measure_holdout()
+            trainer.recorder.record(self.seen, trainer.model.training.get_weights())  # the final weights
+        trainer.measure_holdout()
         self._report(done=True)
 
     def _report(self, done: bool = False):
