@@ -95,10 +95,10 @@ def train_job(conn: Connection, prime_default: bool, jobs: int = JOBS_PER_PROCES
     that has trained a job starts the next at once (TensorFlow is imported, its graphs' code warm): the runner
     hands it the next job or closes the connection, and it exits. A spare (`prime_default`) builds and primes the
     default run while it waits for its first job."""
-    from s2s.config import ModelConfig, ProblemConfig, TrainConfig
+    from s2s.config import APP_TRAIN, ModelConfig, ProblemConfig
     from s2s.train import Trainer
 
-    default = JobSettings(ProblemConfig(), ModelConfig(), TrainConfig())
+    default = JobSettings(ProblemConfig(), ModelConfig(), APP_TRAIN)
     primed = None
     if prime_default:
         primed = Trainer(default.problem, default.model, default.train)

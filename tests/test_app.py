@@ -4,6 +4,7 @@ model service (one worker for the whole module, started by the first page run)."
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from s2s import store
+from s2s.config import APP_TRAIN
 from s2s.data import parse_sequence
 from s2s.decode import decode
 from s2s.evaluate import evaluate
@@ -25,7 +27,7 @@ APP = str(ROOT / "s2s" / "ui" / "studio.py")  # the pages' script, which app.py 
 EXPLORE = "explore/page.py"  # the Explore page, relative to it
 PRETRAINED = ROOT / "pretrained"
 TINY_SETTINGS = {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "samples": 3000, "batch_size": 64,
-                 "learning_rate": 0.01}
+                 "learning_rate": 0.01}  # with "Train for: Fixed epochs" (the default trains until 99 %)
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +181,31 @@ def test_explore_keeps_its_state_per_model_and_switching_never_shows_a_traceback
 
 
 def set_tiny_config(at, **changes):
+    at.radio(key="mode").set_value("Fixed epochs").run()
     for key, value in {**TINY_SETTINGS, **changes}.items():
         at.number_input(key=key).set_value(value)
     return at.run()
+
+
+def test_the_default_run_trains_until_a_target_and_says_when_it_was_reached(models_root):
+    """Train's defaults are config.APP_TRAIN (the run a spare primes): until 99 % held-out exact accuracy, at most
+    100,000 samples. A run until a target ends saying how many samples and seconds it took."""
+    at = open_app("train.py")
+    assert at.radio(key="mode").value == "Until target accuracy"
+    assert at.number_input(key="target").value == 99.0 and at.number_input(key="cap").value == 100_000
+    assert at.session_state["train"].settings.spec().train == APP_TRAIN
+    at = set_tiny_config(at)
+    at.radio(key="mode").set_value("Until target accuracy").run()
+    at.number_input(key="target").set_value(50.0)
+    at.number_input(key="cap").set_value(60_000).run()
+    at.button(key="train_button").click().run()
+    wait_until(at, lambda at: "target reached" in run_status(at), what="the run to reach 50 %")
+    reached = next(m.value for m in at.success if "% reached" in m.value)
+    assert re.fullmatch(r"\*\*50 % reached\*\* after [\d,]+ samples in [\d.]+ s of training: [\d.]+ % of 1,000 "
+                        r"held-out sequences decoded exactly right\.", reached), reached
+    samples = int(re.search(r"after ([\d,]+) samples", reached).group(1).replace(",", ""))
+    exact = float(re.search(r"training: ([\d.]+) %", reached).group(1))
+    assert 10_000 <= samples < 60_000 and exact >= 50  # at an evaluation (every 10,000 samples), before the cap
 
 
 def test_train_runs_in_the_background_survives_reruns_and_saves(models_root):
@@ -259,6 +283,7 @@ def test_train_page_offers_tasks_layers_and_attention_with_their_facts(models_ro
     parameters = next(m for m in at.metric if m.label == "Parameters").value
     assert parameters == f"{count_parameters(ProblemConfig(50, 6, 6, 'reverse-all'), ModelConfig(128, 2, True)):,}"
     assert next(m for m in at.metric if m.label == "Estimated time").value.startswith("≈ ")
+    at.radio(key="mode").set_value("Fixed epochs").run()
     for key, value in {**TINY_SETTINGS, "units": 8}.items():
         if key != "n_out":  # reverse-all: the target length is the source length
             at.number_input(key=key).set_value(value)

@@ -246,7 +246,14 @@ def choose_model(page, name: str) -> None:
     time.sleep(0.5)
 
 
+# The Train page's boxes shown only with "Train for: Fixed epochs" (its default trains until 99 %).
+FIXED_EPOCHS_ONLY = ("Training samples", "Epochs")
+
+
 def set_number(page, label: str, value) -> None:
+    if label in FIXED_EPOCHS_ONLY and page.get_by_label(label, exact=True).count() == 0:
+        page.get_by_text("Fixed epochs", exact=True).click()  # the default run trains until a target instead
+        page.get_by_label(label, exact=True).wait_for()
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")

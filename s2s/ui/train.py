@@ -119,6 +119,13 @@ def summary_ui(job: Job) -> None:
     cols[2].metric("Token accuracy", f"{100 * result['token_accuracy']:.2f} %")
     cols[3].metric("Time", f"{result['elapsed']:,.1f} s")
     cols[4].metric("Samples/s", f"{history.samples[-1] / max(result['elapsed'], 1e-9):,.0f}")
+    target = job.spec.train.target_accuracy
+    if job.status == "target reached":
+        st.success(f"**{100 * target:g} % reached** after {history.samples[-1]:,} samples in "
+                   f"{result['elapsed']:,.1f} s of training: {100 * result['exact_accuracy']:.1f} % of "
+                   f"{job.spec.train.eval_size:,} held-out sequences decoded exactly right.")
+    elif target is not None and job.status == "completed":
+        st.caption(f"The target {100 * target:g} % was not reached within {history.samples[-1]:,} samples.")
     if job.status == "stopped":
         st.caption(f"Stopped after {history.samples[-1]:,} of {job.spec.train.samples * job.spec.train.epochs:,} "
                    "samples; the model trained so far is kept and can be used on every page.")
