@@ -119,12 +119,12 @@ class TrainConfig:
     samples: int = 100_000
     epochs: int = 1
     batch_size: int = 256
-    learning_rate: float = 0.01
+    learning_rate: float = 0.02
     seed: int = 1
     target_accuracy: float | None = None
     schedule: str = "cosine"  # decay the learning rate to 0 over all the samples, or "constant"
     eval_size: int = 1000
-    eval_every: int = 10_000  # samples between two held-out exact-accuracy measurements
+    eval_every: int = 5_000  # samples between two held-out exact-accuracy measurements (a target is seen there)
     snapshots: int = 40       # copies of the weights kept along the run (s2s/snapshots.py); 0: none
 
     def __post_init__(self):

@@ -124,7 +124,7 @@ def training_ui(settings: TrainSettings, bar) -> None:
     left.button("Tutorial settings", key="preset_classic", on_click=settings.set, kwargs=TUTORIAL_PRESET,
                 help="100,000 samples, 1 epoch, batch 32, Adam 0.001: the tutorial's own.")
     right.button("Fast settings", key="preset_fast", on_click=settings.set, kwargs=FAST_PRESET,
-                 help="The defaults, measured fastest by `python -m s2s bench`: batch 256, Adam 0.01 decaying "
+                 help="The defaults, measured fastest by `python -m s2s bench`: batch 256, Adam 0.02 decaying "
                       "(cosine) over 100,000 samples, stopping at 99 % held-out exact accuracy.")
 
 def settings_ui(settings: TrainSettings) -> tuple[JobSettings | None, str | None]:
