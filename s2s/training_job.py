@@ -36,6 +36,9 @@ def failure_message(error: BaseException) -> str:
 
 
 JOBS_PER_PROCESS = 8  # then the process exits and a fresh one takes its place: its memory returns to the system
+# A spare that has trained a job and waits this long for the next primes the default run again (~2 s of its
+# niced CPU): a queued job, handed over at once, does not wait for that.
+PRIME_AFTER_IDLE_SECONDS = 0.5
 
 
 class Inbox:
@@ -75,9 +78,13 @@ class Inbox:
             elif self._job_open:
                 self._stop_pending = True
 
-    def next_settings(self) -> JobSettings | None:
-        """The next job's settings, or None once the app has closed the connection."""
-        return self._settings.get()
+    def next_settings(self, timeout: float | None = None) -> JobSettings | None | bool:
+        """The next job's settings, or None once the app has closed the connection; False if `timeout` seconds
+        passed without either."""
+        try:
+            return self._settings.get(timeout=timeout)
+        except queue.Empty:
+            return False
 
     def training(self, trainer) -> None:
         """The job in progress (a Trainer) that a StopTraining stops, or None when it has ended."""
@@ -94,19 +101,25 @@ def train_job(conn: Connection, prime_default: bool, jobs: int = JOBS_PER_PROCES
     and live weights, then send the saved model's files (TrainingDone) or the failure (TrainingFailed). A process
     that has trained a job starts the next at once (TensorFlow is imported, its graphs' code warm): the runner
     hands it the next job or closes the connection, and it exits. A spare (`prime_default`) builds and primes the
-    default run while it waits for its first job."""
+    default run while it waits for its first job, and again when it idles after one (PRIME_AFTER_IDLE_SECONDS)."""
     from s2s.config import APP_TRAIN, ModelConfig, ProblemConfig
     from s2s.train import Trainer
 
     default = JobSettings(ProblemConfig(), ModelConfig(), APP_TRAIN)
-    primed = None
-    if prime_default:
-        primed = Trainer(default.problem, default.model, default.train)
-        primed.prime()
+
+    def primed_default() -> Trainer:
+        trainer = Trainer(default.problem, default.model, default.train)
+        trainer.prime()
+        return trainer
+
+    primed = primed_default() if prime_default else None
     inbox = Inbox(conn)
     for _ in range(jobs):
         conn.send(WorkerReady(os.getpid()))
-        settings = inbox.next_settings()
+        settings = inbox.next_settings(timeout=PRIME_AFTER_IDLE_SECONDS if prime_default else None)
+        if settings is False:  # idle after a job: prime the default run again, for the next click on Train
+            primed = primed or primed_default()
+            settings = inbox.next_settings()
         if settings is None:  # the app went away before handing this process a(nother) job
             return
         try:
