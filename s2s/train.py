@@ -19,6 +19,7 @@ from s2s.data import generate
 from s2s.decode import predict
 from s2s.history import History, Progress
 from s2s.model import Seq2Seq
+from s2s.numpy_model import NumpySeq2Seq
 from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline
 
 CHUNK_BATCHES = 8  # batches one call of the training graph trains at most (see Trainer._train_graph)
@@ -77,12 +78,14 @@ class Trainer:
         return self.history.seconds[-1] if self.history.seconds else 0.0
 
     def measure_holdout(self) -> tuple[float, float]:
-        """Exact and token accuracy on the held-out set with the greedy decoder, recorded in the history at the
-        samples seen so far (once: a second call at the same point returns the recorded figures)."""
+        """Exact and token accuracy on the held-out set with the greedy decoder (in NumPy), recorded in the history
+        at the samples seen so far (once: a second call at the same point returns the recorded figures)."""
         history = self.history
         seen = history.samples[-1] if history.samples else 0
         if not history.eval_samples or history.eval_samples[-1] != seen:
-            right = predict(self.model, self.holdout.source) == self.holdout.target
+            # The NumPy forward pass of the current weights: no decoder graph to trace for it (~0.5 s), and as fast.
+            network = NumpySeq2Seq(self.problem, self.model_config, self.model.training.get_weights())
+            right = predict(network, self.holdout.source) == self.holdout.target
             history.eval_samples.append(seen)
             history.eval_exact.append(float(right.all(axis=1).mean()))
             history.eval_token.append(float(right.mean()))
@@ -90,16 +93,15 @@ class Trainer:
 
     def prime(self) -> None:
         """Trace and run the training graph on one batch, then put the weights and the optimizer back as they
-        were, and trace the greedy decoder: a run started later shows its first batch at once (a graph's first
-        call optimizes it and creates its kernels: ~0.5 s after tracing alone) and is, bit for bit, the run it
-        would have been (a test checks this). Model service spares prime the default run while they wait."""
+        were: a run started later shows its first batch at once (a graph's first call optimizes it and creates its
+        kernels: ~0.5 s after tracing alone) and is, bit for bit, the run it would have been (a test checks this).
+        Model service spares prime the default run while they wait."""
         training, n = self.model.training, self.config.batch_size
         graph = self._train_graph()
         state = [(variable, variable.numpy()) for variable in training.weights + training.optimizer.variables]
         graph(*(array[None, :n] for array in (self.data.source, self.data.decoder_input, self.data.target)))
         for variable, value in state:
             variable.assign(value)
-        self.model.warm_up()
 
     def _train_graph(self):
         """The training graph: Keras's own train_step (the one fit() runs, so the weights come out bit for bit as
@@ -266,11 +268,6 @@ class _Run:
         # The first batch is reported at once: a watcher sees training begin, not the interval after it.
         if evaluated or len(history.loss) == 1 or history.seconds[-1] - self.last_report >= self.progress_every:
             self._report()
-        if len(history.loss) == 1:
-            # The greedy decoder that measures held-out accuracy is traced (about half a second) right after the
-            # first batch is reported: not before it, where a watcher would wait longer for the first point, and
-            # not at the first evaluation, in the middle of the timed run.
-            trainer.model.warm_up()
 
     def _end(self) -> None:
         trainer = self.trainer

@@ -89,6 +89,7 @@ def test_decode_rejects_bad_sources_and_options(tiny_model):
 
 def test_decoding_graph_is_traced_once_for_any_batch_feed_or_override(tiny_model):
     sources = generate(tiny_model.problem, 40, seed=26).source
+    tiny_model.warm_up()  # (training measures its held-out accuracy in NumPy: its model is not traced yet)
     decode(tiny_model, sources[0])
     decode(tiny_model, sources, feed="softmax")
     decode(tiny_model, sources[:7], forced={1: 3})
