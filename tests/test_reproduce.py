@@ -88,7 +88,7 @@ def test_a_run_in_the_app_trains_what_the_cli_trains(cli_run, tmp_path):
 
     card = store.read_card(cli_run)
     spec = JobSettings(ProblemConfig(**card["problem"]), ModelConfig(**card["model"]), TrainConfig(**card["training"]))
-    service = Service(tmp_path / "models", max_jobs=1)
+    service = Service(tmp_path / "models", max_jobs=1, spare_delay=0)
     try:
         service.wait_ready()
         job = service.submit("alice", spec)

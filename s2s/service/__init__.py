@@ -23,6 +23,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,9 @@ __all__ = ["ACTIVE", "CLOSED_GRACE_SECONDS", "DEFAULT_MODEL", "ENDED_WITH_MODEL"
 
 DEFAULT_MODEL = "classic"  # the shipped model every page opens on
 SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are looked after
+# Seconds after the service starts before its spare training process may (TensorFlow's import and the default
+# run's priming take ~3 s of CPU): a visitor who opens the app as it starts gets the cores for the first page.
+SPARE_DELAY_SECONDS = 4.0
 
 
 class Service:
@@ -61,11 +65,13 @@ class Service:
     def __init__(self, models_root: str | Path = store.DEFAULT_ROOT, max_jobs: int | None = None,
                  runner: JobRunner | None = None, owner_alive: Callable[[str], bool] | None = None,
                  closed_grace_seconds: float = CLOSED_GRACE_SECONDS, sweep_seconds: float = SWEEP_SECONDS,
-                 saved_root: str | Path | None = None, limits: Limits | None = None):
+                 saved_root: str | Path | None = None, limits: Limits | None = None,
+                 spare_delay: float = SPARE_DELAY_SECONDS):
         self.models_root = Path(models_root)  # the shipped models: read, never written
         self.saved_root = Path(saved_root) if saved_root is not None else store.saved_root()
         self.limits = limits or Limits.from_env()
         self.sweep_seconds = sweep_seconds
+        self._spare_after = time.monotonic() + spare_delay  # no spare training process before then
         self.runs_dir = Path(tempfile.mkdtemp(prefix="s2s-runs-"))
         owner_alive = owner_alive or (lambda owner: True)
         self.inference = InferenceClient()
@@ -74,13 +80,14 @@ class Service:
         self.publisher = Publisher(self.models_root, self.saved_root, self.sessions, self.limits)
         self.uploaded = Uploads(self.runs_dir, self.models, self.sessions, self.limits)
         self.training = TrainingJobs(runner or LocalProcessRunner(), self.runs_dir, max_jobs or default_max_jobs(),
-                                  owner_alive, lambda: self.inference.ready, self._on_model)
+                                  owner_alive, self._may_start_spare, self._on_model)
         self.sweeps = 0  # sweeps finished so far (a test waits on it)
         self._closed = threading.Event()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along
         threading.Thread(target=self._sweep_closed_sessions, daemon=True, name="s2s-sweep").start()
-        # The spare training process starts once the inference worker is up and the saved models are loaded: its
-        # TensorFlow import and priming (seconds of CPU) would delay the first decode a visitor waits for.
+        # The spare training process starts once the inference worker is up, the saved models are loaded and
+        # spare_delay has passed: its TensorFlow import and priming (seconds of CPU) would delay the first page
+        # and decodes of a visitor who opens the app as it starts.
         threading.Thread(target=self._prepare_when_ready, daemon=True, name="s2s-prepare").start()
 
     def _warm_quietly(self, directory: Path) -> None:
@@ -99,7 +106,12 @@ class Service:
             return
         for entry in sorted((e for e in self.saved_models() if e.ok), key=lambda e: e.name != DEFAULT_MODEL):
             self._warm_quietly(entry.path)
+        if self._closed.wait(max(0.0, self._spare_after - time.monotonic())):
+            return
         self.training.schedule()
+
+    def _may_start_spare(self) -> bool:
+        return self.inference.ready and time.monotonic() >= self._spare_after
 
     def _on_model(self, job: Job) -> None:
         """A run ended with a model: load it in the inference worker now, so the first page that uses it finds it
