@@ -489,7 +489,7 @@ def test_a_worker_killed_mid_request_fails_that_request_with_a_message_and_the_n
 
 
 def test_the_worker_cache_evicts_by_bytes_keeping_the_most_recent(tiny_model):
-    from s2s.worker import ByteCache, estimate_bytes
+    from s2s.byte_cache import ByteCache, estimate_bytes
 
     cache = ByteCache(max_bytes=1000)
     cache.put("a", np.zeros(100, np.float32))  # 400 bytes
