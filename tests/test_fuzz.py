@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from s2s import cli, store
+from s2s import cli, cli_args, store
 from s2s.config import (MAX_CARDINALITY, MAX_EPOCHS, MAX_LAYERS, MAX_LENGTH, MAX_SAMPLES, MAX_UNITS,
                         MEMORY_BUDGET_BYTES, PRESETS, SCHEDULES, TASKS, ModelConfig, ProblemConfig, TrainConfig)
 from s2s.data import parse_sequence
@@ -352,7 +352,7 @@ def choice(choices, eighths: int = 2) -> Flag:
 
 def subcommands() -> dict:
     """Each subcommand's argparse parser, as the CLI builds them."""
-    return next(a for a in cli._parser()._actions if a.dest == "command").choices
+    return next(a for a in cli_args.parser()._actions if a.dest == "command").choices
 
 
 def stray_flags(command: str):
