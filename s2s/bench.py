@@ -246,10 +246,11 @@ def _decoder_step(problem: ProblemConfig, classic, trainer, rows: _Rows) -> None
     decoder.predict([step_input] + list(state), verbose=0)
     repeats = 20
     _, classic_steps = _timed(lambda: [decoder.predict([step_input] + list(state), verbose=0) for _ in range(repeats)])
+    ours_model.warm_up()  # its graphs traced, as the CLI's loaded models are (training measures in NumPy)
     decode(ours_model, one)
     _, ours_decodes = _timed(lambda: [decode(ours_model, one) for _ in range(200)])
     rows.add("one decoder step", 1000 * classic_steps / repeats, 1000 * ours_decodes / 200 / problem.n_out, "ms",
-             f"classic: one predict(); ours: the app's decode path (encoder and all {problem.n_out} steps in one "
+             f"classic: one predict(); ours: the CLI's decode path (encoder and all {problem.n_out} steps in one "
              f"graph call: {1000 * ours_decodes / 200:.2f} ms per whole decode), divided by {problem.n_out}")
 
 
