@@ -265,12 +265,6 @@ class Seq2Seq:
     def count_params(self) -> int:
         return self.training.count_params()
 
-    def weight_shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(w.shape) for w in self.training.weights]
-
-    def get_weights(self) -> list[np.ndarray]:
-        return self.training.get_weights()
-
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """New weights (get_weights() order); the traced graphs read the same variables: no retrace."""
         self.training.set_weights(weights)
