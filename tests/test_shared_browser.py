@@ -115,10 +115,22 @@ def stop_all(tab, timeout: float = 60) -> None:
         if not buttons:
             return
         assert time.time() < deadline, "runs still active after their Stop"
-        enabled = [button for button in buttons if button.is_enabled()]
+        # A run can end (and its button leave the page) between the listing and the look: a short look, and a
+        # button gone meanwhile is simply not pressed.
+        enabled = [button for button in buttons if _enabled_now(button)]
         if enabled:
-            enabled[0].click()
+            try:
+                enabled[0].click(timeout=2000)
+            except playwright_api.TimeoutError:
+                pass
         time.sleep(1.0)
+
+
+def _enabled_now(button) -> bool:
+    try:
+        return button.is_enabled(timeout=1000)
+    except playwright_api.TimeoutError:
+        return False
 
 
 class ExploreTimer(threading.Thread):
