@@ -17,10 +17,11 @@ from s2s.replay import AccuracyOverTraining
 from s2s.service import ServiceError
 from s2s.ui import state
 from s2s.ui.evaluate_lengths import Generalization, generalization_ui
+from s2s.ui.evaluate_scene import FEEDS, scene_ui, show_over_training
+from s2s.ui.tour import add_button
 from s2s.ui.page_settings import PageSettings
 
 MAX_FAILURES = 20
-FEEDS = {"argmax": "Greedy", "softmax": "Classic tutorial loop"}
 
 
 @dataclass
@@ -159,17 +160,20 @@ def over_training_ui(choice: state.ModelChoice, page: EvaluateState) -> None:
         st.caption(f"Decode held-out sequences with the weights of each of the {len(samples)} snapshots of this "
                    "model's training: when does each output step get learned?")
         return
-    st.plotly_chart(charts.accuracy_over_training_figure(accuracy), key="over_training_chart")
-    firsts = accuracy.first_above(0.9)
-    st.markdown(f"{FEEDS[accuracy.feed]} decoding of {accuracy.n:,} held-out sequences (seed {accuracy.seed}). "
-                "Each step first passes 90 % after: " + ", ".join(
-                    f"step {t + 1} **{v:,}** samples" if v is not None else f"step {t + 1} never"
-                    for t, v in enumerate(firsts)) + ".")
+    show_over_training(accuracy)
+    if choice.key.startswith("saved:"):
+        add_button(st, "evaluate", {"model": choice.key.removeprefix("saved:"), "chart": "training",
+                                    "n": str(accuracy.n), "feed": accuracy.feed},
+                   "Accuracy over training", key="over_training_add")
 
 
+page = page_state()
+scene = state.scene("evaluate")
+if scene is not None:  # a tour's scene: its one chart
+    scene_ui(scene, page)
+    st.stop()
 st.title("Evaluate")
 st.caption("Exact-sequence accuracy of the active model on fresh random sequences, with where it fails.")
-page = page_state()
 page.settings.sync()
 choice = state.model_picker("evaluate_model")
 run_ui(choice, page)

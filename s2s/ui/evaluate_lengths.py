@@ -11,6 +11,7 @@ from s2s import charts
 from s2s.config import EVAL_SEED, MAX_LENGTH
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.tour import add_button, fit
 
 
 @dataclass
@@ -86,7 +87,18 @@ def generalization_ui(choice: state.ModelChoice, measured: Generalization | None
         st.caption(f"A model trained on sources of {problem.n_in} values decodes other lengths too: measure exact "
                    "accuracy at each length, for this model and the ones beside it, and see where each one breaks.")
         return measured
-    st.plotly_chart(charts.generalization_figure(measured.lengths, measured.curves, measured.trained_on),
+    show_generalization(measured)
+    if all(key.startswith("saved:") for key in measured.keys):
+        names = [key.removeprefix("saved:") for key in measured.keys]
+        add_button(st, "evaluate", {"model": names[0], "chart": "lengths", "beside": ",".join(names[1:]),
+                                    "lengths": f"{measured.lengths[0]}-{measured.lengths[-1]}", "n": str(measured.n)},
+                   "Length generalization", key="generalization_add")
+    return measured
+
+
+def show_generalization(measured: Generalization) -> None:
+    """The chart and the table of a length probe."""
+    st.plotly_chart(fit(charts.generalization_figure(measured.lengths, measured.curves, measured.trained_on)),
                     key="generalization_chart")
     rows = ["| source length | " + " | ".join(str(v) for v in measured.lengths) + " |",
             "|---" * (len(measured.lengths) + 1) + "|"]
@@ -94,4 +106,3 @@ def generalization_ui(choice: state.ModelChoice, measured: Generalization | None
              for label, accuracy in measured.curves.items()]
     st.markdown("\n".join(rows))
     st.caption(f"Exact accuracy on {measured.n:,} random sources per length (seed {EVAL_SEED}).")
-    return measured

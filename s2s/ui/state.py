@@ -217,6 +217,42 @@ def open_in_explore(key: str, source) -> None:
     st.session_state["explore_request"] = (key, [int(v) for v in source])
 
 
+def show_scene(page: str, view: dict[str, str]) -> None:
+    """Hand page `page` ("explore" or "evaluate") a view to show: a tour's scene (s2s/ui/tour.py). Each call is a
+    new scene, which the page applies once, even when it equals the last one (the presenter went back to it)."""
+    serial = (st.session_state.get("scene") or {}).get("serial", 0) + 1
+    st.session_state["scene"] = {"serial": serial, "page": page, "view": dict(view)}
+
+
+def end_scene() -> None:
+    """The tour has ended: the pages show their own views again."""
+    st.session_state["scene"] = None
+
+
+def scene(page: str) -> dict | None:
+    """The scene a tour shows on page `page` now ({"serial", "page", "view"}), None when it shows none there."""
+    current = st.session_state.get("scene")
+    return current if current and current["page"] == page else None
+
+
+def presenting() -> bool:
+    """Whether this session is in presenter mode (larger type, fewer controls: s2s/ui/tour.py sets it)."""
+    return st.session_state.get("presenting", False) is True
+
+
+def set_presenting(on: bool) -> None:
+    st.session_state["presenting"] = bool(on)
+
+
+def tour_params() -> dict[str, str]:
+    """The URL parameters of the tour being played (and of presenter mode), which a page keeps in its link."""
+    return dict(st.session_state.get("tour_params") or {})
+
+
+def set_tour_params(params: dict[str, str]) -> None:
+    st.session_state["tour_params"] = dict(params)
+
+
 def take_explore_request(key: str) -> list[int] | None:
     """The source another page sent to Explore for model `key`, once."""
     request = st.session_state.get("explore_request")

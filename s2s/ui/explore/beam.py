@@ -10,6 +10,7 @@ import streamlit as st
 from s2s import charts
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.tour import fit
 from s2s.ui.explore import sampling
 from s2s.ui.explore.sampling import spell
 from s2s.ui.explore.session import ExploreState
@@ -47,7 +48,7 @@ def show(subject: Subject, ui: ExploreState) -> None:
         st.error(str(error), icon=":material/error:")
         return
     tree_col, table_col = st.columns([1.6, 1])
-    tree_col.plotly_chart(charts.beam_tree_figure(beam.tree, expected), key=ui.key("beam_chart"),
+    tree_col.plotly_chart(fit(charts.beam_tree_figure(beam.tree, expected)), key=ui.key("beam_chart"),
                           config={"displayModeBar": False})
     with table_col:
         st.markdown(outcomes_table(greedy, beam, samples, expected))

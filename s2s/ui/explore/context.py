@@ -12,6 +12,7 @@ from s2s import charts
 from s2s.service import ServiceError
 from s2s.strategies import CONTEXT_SEED, DEFAULT_CONTEXT_SOURCES
 from s2s.ui import state
+from s2s.ui.tour import fit
 from s2s.ui.explore.session import ExploreState
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ def show(subject: Subject, ui: ExploreState) -> None:
     colouring = cols[0].selectbox("Colour by", names, format_func=lambda k: colouring_label(k, problem),
                                   key=ui.key("context_colouring"))
     label = colouring_label(colouring, problem)
-    st.plotly_chart(charts.context_space_figure(space, colouring, label.split(" (")[0]), key=ui.key("context_chart"),
-                    config={"displayModeBar": False})
+    st.plotly_chart(fit(charts.context_space_figure(space, colouring, label.split(" (")[0])),
+                    key=ui.key("context_chart"), config={"displayModeBar": False})
     agree, chance = space.separation[colouring]
     best = max(names, key=lambda k: space.separation[k][0] - space.separation[k][1])
     best_agree, best_chance = space.separation[best]

@@ -10,6 +10,7 @@ import streamlit as st
 from s2s import charts
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.tour import fit
 from s2s.ui.explore.controls import FEEDS, feed_name
 from s2s.ui.explore.session import ExploreState
 
@@ -35,7 +36,7 @@ def show(subject: Subject, ui: ExploreState) -> None:
         st.error(str(error), icon=":material/error:")
         return
     shown = len(samples) - 1 if subject.snapshot is None else subject.snapshot
-    st.plotly_chart(charts.learning_curve_figure(curve, shown), key=ui.key("curve_chart"),
+    st.plotly_chart(fit(charts.learning_curve_figure(curve, shown)), key=ui.key("curve_chart"),
                     config={"displayModeBar": False})
     learned = curve.learned_at
     st.markdown(

@@ -12,6 +12,7 @@ from s2s.data import parse_sequence
 from s2s.decode import FEEDS
 
 KEYS = ("model", "source", "feed", "shown", "force", "snapshot")  # the URL parameters a shared view has
+TOUR_KEYS = ("tour", "scene", "present")  # the app's own (a tour played, presenter mode): not the view's, not unknown
 LONGEST_VALUE = 2000  # a parameter is cut here: a link this page writes stays whole (100 values up to 1000: 499)
 
 
@@ -36,10 +37,11 @@ def read(params: Mapping[str, str], saved: Mapping[str, ProblemConfig], active: 
     one, asked only when the link names a snapshot. A parameter that cannot be used is noted and left out."""
     params = {key: value[:LONGEST_VALUE] for key, value in params.items()}
     notes = []
-    unknown = [key for key in params if key not in KEYS]
+    unknown = [key for key in params if key not in KEYS + TOUR_KEYS]
     if unknown:
         notes.append("it has parameters this page does not have, which were ignored ("
                      + ", ".join(f"“{k[:20]}”" for k in unknown[:5]) + (", …" if len(unknown) > 5 else "") + ")")
+    params = {key: value for key, value in params.items() if key not in TOUR_KEYS}
     model = params.get("model")
     if model is not None and model not in saved:
         notes.append(f"there is no model named “{model[:64]}” here, so the active one is shown")

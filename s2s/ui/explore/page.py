@@ -7,13 +7,16 @@ import streamlit as st
 from s2s.ui import state
 from s2s.ui.explore import controls, live, share, stepping, timeline, views
 from s2s.ui.explore.session import page_state
+from s2s.ui.tour import add_button
 
 ui = page_state()
 share.open_link(ui)
-title_col, share_col = st.columns([5, 1], vertical_alignment="bottom")
-title_col.title("Explore")
-share_slot = share_col.empty()  # filled once the view is known
-st.caption("Type a source and watch the encoder–decoder produce its target, one step at a time.")
+share.open_scene(ui)
+presenting = state.presenting()  # presenter mode: no title, no Share (the tour's bar says what this is)
+if not presenting:
+    title_col, add_col, share_col = st.columns([5, 1, 1], vertical_alignment="bottom")
+    title_col.title("Explore")
+    st.caption("Type a source and watch the encoder–decoder produce its target, one step at a time.")
 share.link_warning(ui)
 model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
 with model_col:
@@ -37,7 +40,11 @@ if decoded.live_seen is not None:
     live.live_note(choice.job, decoded.live_seen)
 timeline.snapshot_note(samples, snapshot)
 timeline.follow_replay(ui, view, choice.key, samples)
-link = share.share(share_slot, choice, view, feed)
+link = share.share_link(choice, view, feed)
+if not presenting:
+    share.share_ui_in(share_col, link)
+    add_button(add_col, "explore", {**link, "strategy": st.session_state.get(ui.key("strategy"))},
+               "Explore: " + " ".join(map(str, source)), key=ui.key("add_to_tour"))
 stepping.stepping_ui(ui, view, choice, decoded, link)
 
 st.divider()

@@ -11,6 +11,7 @@ import streamlit as st
 from s2s import charts
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.tour import fit
 from s2s.ui.explore.session import ExploreState
 
 if TYPE_CHECKING:
@@ -60,11 +61,11 @@ def show(subject: Subject, ui: ExploreState) -> None:
     figure_col, counts_col = st.columns([1.4, 1])
     with figure_col:
         st.markdown(f"**Each step's softmax along the greedy path**, at T = 1 (outline) and T = {temperature:g} (bars)")
-        st.plotly_chart(charts.temperature_figure(samples.greedy_probs, samples.greedy_tempered, temperature),
+        st.plotly_chart(fit(charts.temperature_figure(samples.greedy_probs, samples.greedy_tempered, temperature)),
                         key=ui.key("temperature_chart"), config={"displayModeBar": False})
     with counts_col:
         distinct = len(counts)
         st.markdown(f"**{draws} draws**: {distinct} distinct output{'s' if distinct > 1 else ''}; the expected one, "
                     f"{spell(expected)}, came {right} time{'' if right == 1 else 's'} ({right / draws:.0%}).")
-        st.plotly_chart(charts.samples_figure(counts, expected, draws), key=ui.key("samples_chart"),
+        st.plotly_chart(fit(charts.samples_figure(counts, expected, draws)), key=ui.key("samples_chart"),
                         config={"displayModeBar": False})

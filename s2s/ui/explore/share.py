@@ -21,8 +21,23 @@ def open_link(ui: ExploreState) -> None:
         return
     ui.link_read = True
     params = st.query_params.to_dict()
-    if not params:
+    if params:
+        _open(ui, params)
+
+
+def open_scene(ui: ExploreState) -> None:
+    """A tour's new scene on this page (s2s/ui/tour.py): its view as a link would set it up, and the strategy view
+    it opens below (none when it names none). Applied once per scene; after that the view is the presenter's."""
+    scene = state.scene("explore")
+    if scene is None or scene["serial"] == ui.scene_serial:
         return
+    ui.scene_serial = scene["serial"]
+    params = dict(scene["view"])
+    st.session_state[ui.key("strategy")] = params.pop("strategy", None)
+    _open(ui, params)
+
+
+def _open(ui: ExploreState, params: dict[str, str]) -> None:
     options = state.model_options()
     saved = {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
     name = params.get("model")
@@ -77,7 +92,9 @@ def link_of(choice: state.ModelChoice, view: View, feed: str) -> dict[str, str]:
 
 
 def write_link(params: dict[str, str]) -> None:
-    """Keep the browser's URL on the view shown, so that copying it from the address bar shares the view."""
+    """Keep the browser's URL on the view shown, so that copying it from the address bar shares the view (and the
+    tour being played, and presenter mode)."""
+    params = {**params, **state.tour_params()}
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
@@ -92,10 +109,14 @@ def share_ui(params: dict[str, str]) -> None:
         st.code(f"{st.context.url or ''}?{urlencode(params)}", language=None, wrap_lines=True)
 
 
-def share(slot, choice: state.ModelChoice, view: View, feed: str) -> dict[str, str]:
-    """The address bar and the Share popover (in `slot`, beside the title) on this view; returns its link."""
+def share_link(choice: state.ModelChoice, view: View, feed: str) -> dict[str, str]:
+    """The address bar on this view; returns its link (empty for a view a link cannot hold)."""
     link = link_of(choice, view, feed)
     write_link(link)
+    return link
+
+
+def share_ui_in(slot, link: dict[str, str]) -> None:
+    """The Share popover, in `slot` (beside the title)."""
     with slot:
         share_ui(link)
-    return link

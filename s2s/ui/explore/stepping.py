@@ -14,6 +14,7 @@ from s2s.data import aligned_positions, target_of
 from s2s.decode import Trace, attention_alignment
 from s2s.service import ServiceError
 from s2s.ui import state
+from s2s.ui.tour import fit
 from s2s.ui.explore.controls import feed_name
 from s2s.ui.explore.live import follow_live
 from s2s.ui.explore.session import ExploreState, View, page_state
@@ -114,7 +115,7 @@ def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str], probl
             st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
         for t in range(view.shown):
             st.markdown(step_line(trace, expected, t))
-    figure.plotly_chart(charts.decode_figure(trace, expected, view.shown), key=ui.key("decode_chart"),
+    figure.plotly_chart(fit(charts.decode_figure(trace, expected, view.shown)), key=ui.key("decode_chart"),
                         config={"displayModeBar": False})
     if trace.attention is not None:
         with figure:
@@ -174,7 +175,7 @@ def attention_ui(ui: ExploreState, trace, shown: int, problem) -> None:
     """The attention heatmap of the steps shown, and what a model that learned its task should show."""
     source = trace.source[0]
     aligned = aligned_positions(problem, source)
-    st.plotly_chart(charts.attention_figure(trace.attention[0], source, trace.tokens[0], aligned, shown),
+    st.plotly_chart(fit(charts.attention_figure(trace.attention[0], source, trace.tokens[0], aligned, shown)),
                     key=ui.key("attention_chart"), config={"displayModeBar": False})
     pattern = ATTENTION_PATTERNS[problem.task].format(n=problem.n_out)
     hits, mean = attention_alignment(trace.attention[0], aligned)
