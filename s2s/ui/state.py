@@ -211,6 +211,16 @@ def model_picker(key: str, live: bool = False) -> ModelChoice:
     return options[choice]
 
 
+def active_choice(live: bool = False) -> ModelChoice:
+    """The active model, without a picker (a tour's scene chose it); stops the page if there is none."""
+    options = model_options(live)
+    current = active_key(options)
+    if current is None:
+        st.info("No model yet: train one on the Train page, or restore the shipped models in pretrained/.")
+        st.stop()
+    return options[current]
+
+
 def open_in_explore(key: str, source) -> None:
     """Make `key` the active model and hand Explore a source to show (the one way pages send it one)."""
     set_active(key)

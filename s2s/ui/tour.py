@@ -16,12 +16,15 @@ from s2s.ui.tour_file import BUILTIN_NAME, Scene, Tour, TourError, check, pack, 
 
 PRESENTER_CSS = """<style>
 html { font-size: 140%; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 1rem; max-width: 100%; }
-[data-testid="stHeader"] { background: transparent; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.6rem; padding-bottom: 1rem; max-width: 100%; }
+[data-testid="stHeader"] { background: transparent; height: 0; }
+[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none; }
+.st-key-tour_bar { padding: 0.5rem 0.9rem; gap: 0.3rem; }
+.st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 0.82rem; margin-bottom: 0.2rem; }
 </style>"""
 HIDDEN_KEYS_CSS = "<style>.st-key-tour_pagedown, .st-key-tour_pageup { display: none; }</style>"
 FIGURE_FONT = 17     # px: Plotly's 12 px default, 1.4× and a little more for a projector
-FIGURE_HEIGHT = 380  # px: a scene's main figure below the bar fits a 1280 × 720 projector
+FIGURE_HEIGHT = 280  # px: a scene's main figure below the bar fits a 1280 × 720 projector
 
 
 @dataclass
@@ -149,7 +152,8 @@ def fit(figure):
     """A scene's figure in presenter mode: larger type, and a height that leaves room for the bar on a 1280 × 720
     projector. Unchanged otherwise."""
     if state.presenting():
-        figure.update_layout(font_size=FIGURE_FONT, height=min(figure.layout.height or FIGURE_HEIGHT, FIGURE_HEIGHT))
+        figure.update_layout(font_size=FIGURE_FONT, height=min(figure.layout.height or FIGURE_HEIGHT, FIGURE_HEIGHT),
+                             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))  # clear of the axis
     return figure
 
 

@@ -36,7 +36,7 @@ def feed_ui(ui: ExploreState) -> str:
     return ui.feed
 
 
-def source_ui(ui: ExploreState, view: View, problem) -> list[int] | None:
+def source_ui(ui: ExploreState, view: View, problem, compact: bool = False) -> list[int] | None:
     """The source text box with its random button; returns the last valid source for this model."""
     text_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
     key = ui.key("text")
@@ -48,6 +48,7 @@ def source_ui(ui: ExploreState, view: View, problem) -> list[int] | None:
         st.session_state[key] = view.text
     view.text = text_col.text_input(
         f"Source: {problem.n_in} values from 1 to {problem.cardinality}", key=key,
+        label_visibility="collapsed" if compact else "visible",
         help="Spaces, commas or a Python list all work: 13 28 18 7 9 5, 13,28,18,7,9,5 or [13, 28, 18, 7, 9, 5]. "
              f"Other lengths (from {problem.shortest_source} to {MAX_LENGTH}) decode too: they probe how far "
              "what the model learned generalizes.")
@@ -76,7 +77,13 @@ def what_if_ui(ui: ExploreState, view: View, problem, steps: int) -> dict[int, i
             view.forced[step - 1] = int(token)
         if cols[3].button("Clear", key=ui.key("whatif_clear"), disabled=not view.forced):
             view.forced.clear()
-        view.forced = {s: v for s, v in view.forced.items() if s < steps}  # a shorter source has fewer steps
+        forced_of(view, steps)
         if view.forced:
             st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(view.forced.items())))
+    return dict(view.forced)
+
+
+def forced_of(view: View, steps: int) -> dict[int, int]:
+    """The view's forced tokens that fit a decode of `steps` steps (a shorter source has fewer)."""
+    view.forced = {s: v for s, v in view.forced.items() if s < steps}
     return dict(view.forced)

@@ -13,40 +13,56 @@ ui = page_state()
 share.open_link(ui)
 share.open_scene(ui)
 presenting = state.presenting()  # presenter mode: no title, no Share (the tour's bar says what this is)
+# A tour's scene in presenter mode shows what the scene needs: its source, its decode (or its strategy view), the
+# training slider if it picks a snapshot. The model, feedback and what-if are the scene's.
+staged = presenting and state.scene("explore") is not None
+strategy = st.session_state.get(ui.key("strategy")) if staged else None
 if not presenting:
     title_col, add_col, share_col = st.columns([5, 1, 1], vertical_alignment="bottom")
     title_col.title("Explore")
     st.caption("Type a source and watch the encoder–decoder produce its target, one step at a time.")
 share.link_warning(ui)
-model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
-with model_col:
-    choice = state.model_picker(ui.key("model"), live=True)
-view = ui.view_for(choice)
-with feed_col:
-    feed = controls.feed_ui(ui)
-source = controls.source_ui(ui, view, choice.problem)
+if staged:
+    choice = state.active_choice(live=True)
+    view = ui.view_for(choice)
+    feed = ui.feed
+else:
+    model_col, feed_col = st.columns([1, 1], vertical_alignment="bottom")
+    with model_col:
+        choice = state.model_picker(ui.key("model"), live=True)
+    view = ui.view_for(choice)
+    with feed_col:
+        feed = controls.feed_ui(ui)
+source = controls.source_ui(ui, view, choice.problem, compact=staged)
 if source is None:
     st.stop()
 steps = choice.problem.steps_for(len(source))
-forced = controls.what_if_ui(ui, view, choice.problem, steps)
+forced = controls.forced_of(view, steps) if staged else controls.what_if_ui(ui, view, choice.problem, steps)
 
 svc = state.require_worker()
 samples = None if choice.job else timeline.timeline_of(svc, choice)
-snapshot = timeline.training_ui(ui, view, samples) if samples else None
+slider = samples and not (staged and view.snapshot is None)
+snapshot = timeline.training_ui(ui, view, samples, compact=staged) if slider else None
 decoded = stepping.decode(svc, choice, source, feed, forced, snapshot)  # stops the page if the model cannot
 view.follow((tuple(source), feed, tuple(sorted(forced.items()))), steps)
-stepping.decode_notes(decoded, choice)
+if not staged:
+    stepping.decode_notes(decoded, choice)
 if decoded.live_seen is not None:
     live.live_note(choice.job, decoded.live_seen)
-timeline.snapshot_note(samples, snapshot)
+if not staged:
+    timeline.snapshot_note(samples, snapshot)
 timeline.follow_replay(ui, view, choice.key, samples)
 link = share.share_link(choice, view, feed)
 if not presenting:
     share.share_ui_in(share_col, link)
     add_button(add_col, "explore", {**link, "strategy": st.session_state.get(ui.key("strategy"))},
                "Explore: " + " ".join(map(str, source)), key=ui.key("add_to_tour"))
+subject = views.Subject(choice, source, decoded.expected, decoded.greedy, samples, snapshot)
+if staged and strategy:  # the scene is about the strategy view: it is the figure on screen
+    st.fragment(views.strategies_ui)(subject, strategy)
+    st.stop()
 stepping.stepping_ui(ui, view, choice, decoded, link)
-
-st.divider()
-st.subheader("More views of this source")
-st.fragment(views.strategies_ui)(views.Subject(choice, source, decoded.expected, decoded.greedy, samples, snapshot))
+if not staged:
+    st.divider()
+    st.subheader("More views of this source")
+    st.fragment(views.strategies_ui)(subject)

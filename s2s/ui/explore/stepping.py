@@ -104,24 +104,35 @@ def decoder_ui(key: str, trace, expected: list[int], link: dict[str, str], probl
     if view.playing and view.shown >= n_out:
         view.playing = False
         st.rerun()  # stop the timer
-    text, figure = st.columns([1, 1.5])
+    if trace.attention is not None and state.presenting():
+        # On a projector: the softmax and the attention heatmap side by side, the verdict and the steps below.
+        figure, heat = st.columns(2)
+        text = st.container()
+    else:
+        text, figure = st.columns([1, 1.5])
+        heat = figure
     with text:
         st.markdown(output_row(trace, expected, view.shown))
-        if view.shown == n_out:
-            right = trace.tokens[0].tolist() == expected
-            (st.success if right else st.error)(
-                f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
-        elif view.shown == 0:
-            st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
+        verdict_ui(trace, expected, view.shown)
         for t in range(view.shown):
             st.markdown(step_line(trace, expected, t))
     figure.plotly_chart(fit(charts.decode_figure(trace, expected, view.shown)), key=ui.key("decode_chart"),
                         config={"displayModeBar": False})
     if trace.attention is not None:
-        with figure:
+        with heat:
             attention_ui(ui, trace, view.shown, problem)
     if link:  # the address bar follows the steps shown
         write_link({**link, "shown": str(view.shown)})
+
+
+def verdict_ui(trace, expected: list[int], shown: int) -> None:
+    """Right or wrong once every step is shown; how to start before the first."""
+    if shown == len(expected):
+        right = trace.tokens[0].tolist() == expected
+        (st.success if right else st.error)(
+            f"Predicted {trace.tokens[0].tolist()}, expected {expected}: {'correct' if right else 'wrong'}.")
+    elif shown == 0:
+        st.info("Press **Step** to run the decoder's first step, **Play** to animate, or **Show all**.")
 
 
 def buttons_ui(ui: ExploreState, view: View, n_out: int) -> None:
@@ -136,6 +147,8 @@ def buttons_ui(ui: ExploreState, view: View, n_out: int) -> None:
         st.rerun()  # the whole page, so that this fragment runs again with Play's timer
     cols[2].button("Reset", key=ui.key("reset"), icon=":material/replay:", on_click=show, args=(0,))
     cols[3].button("Show all", key=ui.key("all"), icon=":material/done_all:", on_click=show, args=(n_out,))
+    if state.presenting():  # a presenter plays at the pace they talk
+        return
     ui.restore("speed", ui.speed)
     ui.speed = cols[4].slider("Play speed (s per step)", 0.1, 2.0, step=0.1, key=ui.key("speed"))
 

@@ -22,7 +22,7 @@ def timeline_of(svc, choice: state.ModelChoice) -> list[int] | None:
     return None
 
 
-def training_ui(ui: ExploreState, view: View, samples: list[int]) -> int | None:
+def training_ui(ui: ExploreState, view: View, samples: list[int], compact: bool = False) -> int | None:
     """The training-progress slider (and Play through training); returns the snapshot to use, None for final."""
     last, key = len(samples) - 1, ui.key("snapshot")
     if view.snapshot is not None and not 0 <= view.snapshot < last:
@@ -44,6 +44,7 @@ def training_ui(ui: ExploreState, view: View, samples: list[int]) -> int | None:
     slider_col.select_slider(
         "Training progress: the weights after this many samples", options=list(range(len(samples))),
         format_func=lambda k: f"{samples[k]:,}" + (" (final)" if k == last else ""), key=key,
+        label_visibility="collapsed" if compact else "visible",
         on_change=moved, help=f"{len(samples)} snapshots of this model's weights, log-spaced from its first batch "
                              "to the end of training. Every step, choice and verdict below uses the chosen one.")
     button_col.button("Stop replay" if view.replaying else "Play through training", key=ui.key("replay"),

@@ -29,12 +29,16 @@ class Subject:
     snapshot: int | None          # the snapshot the page shows; None: the final weights
 
 
-def strategies_ui(subject: Subject) -> None:
-    """The strategy views: a fragment of its own (call it through st.fragment)."""
+def strategies_ui(subject: Subject, fixed: str | None = None) -> None:
+    """The strategy views: a fragment of its own (call it through st.fragment). With `fixed` (a tour's scene in
+    presenter mode), that view alone, without the picker."""
     ui: ExploreState = page_state()
     if subject.choice.job is not None:
         st.caption("The learning curve, beam search, sampling and the context space open once this run has ended "
                    "and its model is saved.")
+        return
+    if fixed in VIEWS:
+        VIEWS[fixed].show(subject, ui)
         return
     name = st.segmented_control("Strategy view", list(VIEWS), format_func=lambda k: VIEWS[k].LABEL,
                                 key=ui.key("strategy"), label_visibility="collapsed")
