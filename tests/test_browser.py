@@ -78,7 +78,7 @@ def app_server(env: dict, *args: str):
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     models = tmp_path_factory.mktemp("browser") / "models"
-    for name in ("classic", "wide", *REVERSE_ALL):
+    for name in ("classic", "classic-tutorial", "wide", *REVERSE_ALL):  # the built-in tour's models among them
         shutil.copytree(ROOT / "pretrained" / name, models / name)
     env = {**os.environ, "S2S_MODELS_ROOT": str(models), "TF_CPP_MIN_LOG_LEVEL": "3", "S2S_MAX_JOBS": "1"}
     with app_server(env) as (server, url):
@@ -406,5 +406,34 @@ def test_an_attention_models_heatmap_and_the_generalization_chart(app_url, brows
     time.sleep(0.5)
     assert tab.locator(".js-plotly-plot").last.locator(".scatterlayer .trace").count() >= 3
     tab.screenshot(path=ARTIFACTS / "evaluate-generalization.png")
+    assert tab.get_by_test_id("stException").count() == 0
+    tab.context.close()
+
+
+def test_a_tour_in_presenter_mode_follows_the_keys_a_clicker_sends(app_url, browser):
+    tab = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()  # a projector
+    tab.set_default_timeout(120_000)
+    tab.goto(app_url + "?tour=builtin&scene=1&present=1")
+
+    def at_scene(k: int) -> None:
+        tab.get_by_text(f"scene {k} of 10").wait_for()
+        tab.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]') && "
+                              "document.querySelectorAll('.js-plotly-plot').length > 0")
+
+    at_scene(1)
+    tab.get_by_text("Predicted [18, 28, 13], expected [18, 28, 13]: correct.").wait_for()
+    figure = tab.locator(".js-plotly-plot").first.bounding_box()
+    assert figure["y"] + figure["height"] <= 720  # the main figure fits the projector without scrolling
+    assert tab.get_by_test_id("stSidebar").get_attribute("data-collapsed") == "true"  # folded away
+    for key, scene in (("ArrowRight", 2), ("PageDown", 3), ("ArrowLeft", 2), ("PageUp", 1), ("PageDown", 2)):
+        tab.keyboard.press(key)
+        at_scene(scene)
+    box = tab.get_by_label("Source: 6 values from 1 to 50", exact=True)
+    box.click()
+    box.press("ArrowRight")  # typing in the source box moves the cursor, not the tour
+    time.sleep(1.0)
+    assert tab.get_by_text("scene 2 of 10").count() == 1
+    assert "tour=builtin" in tab.url and "scene=2" in tab.url and "present=1" in tab.url  # a reload comes back here
+    tab.screenshot(path=ARTIFACTS / "tour-presenter-1280x720.png")
     assert tab.get_by_test_id("stException").count() == 0
     tab.context.close()
