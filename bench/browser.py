@@ -32,6 +32,10 @@ laptop. The figures, each checked against its goal:
                           snapshots redrawn (10 sources); p50 <= 0.5 s.
   attention_heatmap       Explore on reverse-all-attention (12 values): a source + Enter -> its verdict and the
                           redrawn attention heatmap (20 sources after 2 warm-ups); p50 <= 0.3 s, p95 <= 0.5 s.
+  tour_next               the built-in tour in presenter mode at 1280 x 720, played through twice from scene 1
+                          (ArrowRight the first time, PageDown, what a clicker sends, the second; PageUp back
+                          between): Next -> the next scene fully drawn (its title in the bar, a figure redrawn,
+                          nothing stale left); p50 <= 0.5 s, p95 <= 1 s over the 18 Nexts.
   generalization          Evaluate on reverse-all-attention, Length generalization with its defaults (3 models,
                           13 lengths, 500 sources each) -> Measure to the three-line chart; p50 <= 20 s.
 
@@ -145,6 +149,7 @@ GOALS = {
     "learning_curve": [Goal("p50", "<=", 0.5, " s")],
     "attention_heatmap": [Goal("p50", "<=", 0.3, " s"), Goal("p95", "<=", 0.5, " s")],  # explore_enter's
     "generalization": [Goal("p50", "<=", 20.0, " s")],  # 39 evaluations, a progress bar meanwhile
+    "tour_next": [Goal("p50", "<=", 0.5, " s"), Goal("p95", "<=", 1.0, " s")],
 }
 
 
@@ -592,6 +597,38 @@ def attention_heatmap(bench: Bench) -> Result:
     return Result("", summary, {"seconds": seconds, "last_frame_seconds": server})
 
 
+TOUR_SCENES = 10  # the built-in tour's (s2s/ui/tutorial_tour.json)
+
+
+def tour_key(tab: Tab, key: str, scene: int) -> float:
+    """Press `key` on a tour's scene; seconds until scene `scene` is fully drawn."""
+    tab.page.evaluate("() => __bench.mark()")
+    start = time.perf_counter()
+    tab.page.keyboard.press(key)
+    wait_js(tab.page, "(k) => __bench.hasText(`scene ${k} of`) && __bench.points('', true) >= 0 && "
+                      "!document.querySelector('[data-stale=\"true\"]')", scene)
+    return time.perf_counter() - start
+
+
+def tour_next(bench: Bench) -> Result:
+    """The built-in tour in presenter mode on a projector-sized tab, played through twice by keyboard."""
+    app = bench.shared_app()
+    context = bench.browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_init_script(PAGE_PROBES)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    with Tab(context, context.new_page()) as tab:
+        tab.page.goto(app.url + "?tour=builtin&scene=1&present=1")
+        wait_js(tab.page, "() => __bench.hasText('scene 1 of') && __bench.points('', false) >= 0", fast=False)
+        nexts, previous = [], []
+        for key in ("ArrowRight", "PageDown"):
+            nexts += [tour_key(tab, key, k) for k in range(2, TOUR_SCENES + 1)]
+            if key == "ArrowRight":
+                previous += [tour_key(tab, "PageUp", k) for k in range(TOUR_SCENES - 1, 0, -1)]
+    summary = latency_summary(nexts)
+    summary["previous_p50"] = float(np.percentile(previous, 50))
+    return Result("", summary, {"next_seconds": nexts, "previous_seconds": previous})
+
+
 def generalization(bench: Bench) -> Result:
     """Evaluate on reverse-all-attention, "Length generalization" with its defaults (the two other reverse-all
     models beside it, lengths 10..22, 500 sources each: 39 evaluations of 500 sequences) -> Measure clicked to
@@ -779,7 +816,7 @@ def ui_rss_ratio(bench: Bench) -> Result:
 
 FIGURES: dict[str, Callable[[Bench], Result]] = {f.__name__: f for f in (
     first_decodes, startup, explore_enter, beam_tree, context_space, snapshot_slider, learning_curve, attention_heatmap,
-    generalization, train_first_point, train_to_target, throughput_ratio, second_session_explore, ui_rss_ratio)}
+    tour_next, generalization, train_first_point, train_to_target, throughput_ratio, second_session_explore, ui_rss_ratio)}
 
 
 # --- running and reporting -----------------------------------------------------------------------------------

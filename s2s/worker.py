@@ -40,6 +40,7 @@ SCRATCH_BYTES = 48 * MiB     # two copies of a model per timeline in use (see In
 LIVE_BYTES = 24 * MiB        # networks of runs still training
 SPACES_BYTES = 16 * MiB      # context spaces (a few hundred kB each)
 CURVES_BYTES = 1 * MiB       # learning curves (a few kB each)
+MEASURES_BYTES = 16 * MiB    # evaluations and accuracies over training, by their settings (one of 100,000: 10 MB)
 # Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
 # arrives meanwhile waits at most that long.
 EVALUATE_CHUNK = 2048
@@ -85,6 +86,7 @@ class InferenceWorker:
         self.live = ByteCache(LIVE_BYTES)      # runs still training: run id -> [network, samples seen at its weights]
         self.spaces = ByteCache(SPACES_BYTES)  # context spaces, by (model ref, n, seed, snapshot)
         self.curves = ByteCache(CURVES_BYTES)  # learning curves, by (model ref, source, feed)
+        self.measures = ByteCache(MEASURES_BYTES)  # evaluations, accuracies over training: by op, ref and settings
         # The models a page has decoded (decode, beam, sample): only these are prepared in idle time. A model loaded
         # to be checked (an upload), listed (the Models page) or evaluated is not traced for nothing meanwhile.
         self.asked: set[tuple] = set()
@@ -292,10 +294,12 @@ def learning_curve(worker, args, progress):
 
 @op("accuracy_over_training", long=True)
 def accuracy_over_training(worker, args, progress):
+    """Cached: a tour measures its Evaluate scenes ahead, and a page asks again for what it showed before."""
     from s2s import replay
 
-    return worker.replay(args["ref"], lambda model, timeline: replay.accuracy_over_training(
-        model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))
+    key = ("over_training", args["ref"], args["n"], args["seed"], args["feed"])
+    return worker.measures.get_or_make(key, lambda: worker.replay(args["ref"], lambda model, timeline: (
+        replay.accuracy_over_training(model, timeline, args["n"], args["seed"], args["feed"], on_progress=progress))))
 
 
 @op("beam")
@@ -321,10 +325,13 @@ def context(worker, args, progress):
 
 @op("evaluate", long=True)
 def evaluate_in_chunks(worker, args, progress):
+    """Cached (an evaluation is seeded: the same settings give the same result)."""
     from s2s.evaluate import evaluate
 
-    return evaluate(worker.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK,
-                    on_progress=progress, beam_width=args.get("beam_width"), n_in=args.get("n_in"))
+    key = ("evaluate", args["ref"], args["n"], args["seed"], args.get("beam_width"), args.get("n_in"))
+    return worker.measures.get_or_make(key, lambda: evaluate(
+        worker.model(args["ref"]), args["n"], args["seed"], batch_size=EVALUATE_CHUNK, on_progress=progress,
+        beam_width=args.get("beam_width"), n_in=args.get("n_in")))
 
 
 # --- a training job ------------------------------------------------------------------------------------------

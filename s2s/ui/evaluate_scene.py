@@ -3,6 +3,8 @@ measured when the scene opens and kept in the page's state, so that going back t
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from s2s import charts
@@ -11,7 +13,7 @@ from s2s.service import ServiceError
 from s2s.ui import state
 from s2s.ui.evaluate_lengths import measure, show_generalization
 from s2s.ui.tour import fit
-from s2s.ui.tour_file import read_evaluate
+from s2s.ui.tour_file import EvaluateScene, read_evaluate
 
 FEEDS = {"argmax": "Greedy", "softmax": "Classic tutorial loop"}
 
@@ -24,6 +26,44 @@ def show_over_training(accuracy) -> None:
                 "Each step first passes 90 % after: " + ", ".join(
                     f"step {t + 1} **{v:,}** samples" if v is not None else f"step {t + 1} never"
                     for t, v in enumerate(firsts)) + ".")
+
+
+def lengths_of(wanted: EvaluateScene, problem) -> list[int]:
+    """The source lengths a lengths scene measures: its own, or a few either side of the training length."""
+    low, high = wanted.lengths or (max(problem.shortest_source, problem.n_in - 2), problem.n_in + 6)
+    return list(range(low, high + 1))
+
+
+def measure_ahead(views: list[dict[str, str]]) -> None:
+    """Measure these Evaluate scenes' charts now, in a thread of their own: the worker keeps the results, so that
+    the scene, once shown, draws at once. The worker answers everyone's decodes between the parts of this work;
+    a scene that cannot be measured is left to say why when it is shown."""
+    svc = state.service()
+    options = state.model_options()
+    saved = {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
+    work = []
+    for view in views:
+        wanted, _ = read_evaluate(view, {name: choice.problem for name, choice in saved.items()})
+        if wanted is None:
+            continue
+        choice = saved[wanted.model]
+        if wanted.chart == "training":
+            work.append(lambda c=choice, w=wanted: svc.accuracy_over_training(c.directory, w.n, EVAL_SEED, w.feed))
+            continue
+        for name in (wanted.model, *wanted.beside):
+            for length in lengths_of(wanted, choice.problem):
+                work.append(lambda d=saved[name].directory, w=wanted, n_in=length: svc.evaluate(
+                    d, w.n, EVAL_SEED, n_in=n_in))
+
+    def run() -> None:
+        for job in work:
+            try:
+                job()
+            except (ValueError, ServiceError):
+                pass  # the scene says what is wrong when it is shown
+
+    if work:
+        threading.Thread(target=run, name="tour-measure-ahead", daemon=True).start()
 
 
 def scene_ui(scene: dict, page) -> None:
@@ -50,12 +90,10 @@ def scene_ui(scene: dict, page) -> None:
             show_over_training(accuracy)
             return
         keys = (choice.key, *(state.saved_key(name) for name in wanted.beside))
-        problem = choice.problem
-        low, high = wanted.lengths or (max(problem.shortest_source, problem.n_in - 2), problem.n_in + 6)
+        lengths = lengths_of(wanted, choice.problem)
         measured = page.generalization
-        if measured is None or (measured.keys, measured.lengths, measured.n) != (keys, list(range(low, high + 1)),
-                                                                                  wanted.n):
-            measured = page.generalization = measure(options, keys, list(range(low, high + 1)), wanted.n)
+        if measured is None or (measured.keys, measured.lengths, measured.n) != (keys, lengths, wanted.n):
+            measured = page.generalization = measure(options, keys, lengths, wanted.n)
         show_generalization(measured)
     except (ValueError, ServiceError) as error:
         st.error(str(error), icon=":material/error:")

@@ -86,6 +86,9 @@ def play(tour: Tour, source: str, index: int = 0) -> bool:
         return False
     ui.tour, ui.source, ui.playing = checked, source, True
     go(min(max(index, 0), len(checked.scenes) - 1))
+    from s2s.ui.evaluate_scene import measure_ahead  # it draws with fit(), from here
+
+    measure_ahead([scene.view for scene in checked.scenes if scene.page == "evaluate"])
     return True
 
 
