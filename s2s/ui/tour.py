@@ -21,6 +21,8 @@ html { font-size: 140%; }
 [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none; }
 .st-key-tour_bar { padding: 0.5rem 0.9rem; gap: 0.3rem; }
 .st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 0.82rem; margin-bottom: 0.2rem; }
+/* A 1920 x 1080 projector: type larger again (CSS zoom would cut Plotly's figures, drawn at their own size). */
+@media (min-width: 1800px) and (min-height: 1000px) { html { font-size: 170%; } }
 </style>"""
 HIDDEN_KEYS_CSS = "<style>.st-key-tour_pagedown, .st-key-tour_pageup { display: none; }</style>"
 FIGURE_FONT = 17     # px: Plotly's 12 px default, 1.4× and a little more for a projector
@@ -176,16 +178,16 @@ def bar(pages: dict[str, st.Page], current: st.Page) -> None:
         if pages[scene.page].url_path != current.url_path:
             st.switch_page(pages[scene.page])
     with st.container(border=True, key=ui.key("bar")):
-        head, jump, buttons = st.columns([5, 2.2, 2.6], vertical_alignment="center")
+        head, jump, buttons = st.columns([3.4, 2, 3.6], vertical_alignment="center")
         head.markdown(f"**{plain_markdown(scene.title)}** · scene {ui.index + 1} of {count}")
         st.session_state[ui.key("jump")] = ui.index
         jump.selectbox("Jump to scene", range(count), key=ui.key("jump"), label_visibility="collapsed",
                        format_func=lambda k: f"{k + 1}. {ui.tour.scenes[k].title}",
                        on_change=lambda: go(st.session_state[ui.key("jump")]))
         left, right, leave = buttons.columns(3)
-        left.button("Previous", key=ui.key("previous"), icon=":material/arrow_back:", shortcut="Left",
+        left.button("Back", key=ui.key("previous"), shortcut="Left",
                     disabled=ui.index == 0, on_click=go, args=(ui.index - 1,), width="stretch")
-        right.button("Next", key=ui.key("next"), icon=":material/arrow_forward:", shortcut="Right", type="primary",
+        right.button("Next", key=ui.key("next"), shortcut="Right", type="primary",
                      disabled=ui.index == count - 1, on_click=go, args=(ui.index + 1,), width="stretch")
         leave.button("Exit", key=ui.key("exit"), icon=":material/close:", on_click=stop, width="stretch",
                      help="Leave the tour: the pages show your own views again.")
