@@ -103,8 +103,10 @@ def write_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     staging.mkdir()
     try:
         write(staging)
-        if directory.exists():
+        try:
             directory.rename(retired)
+        except FileNotFoundError:  # none yet, or another save of this name moved it aside a moment ago
+            pass
         try:
             staging.rename(directory)
         except OSError as error:
