@@ -15,7 +15,7 @@ from s2s.config import PRESETS, ModelConfig, ProblemConfig, TrainConfig, check_f
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
-        return {"train": _train, "decode": _decode, "evaluate": _evaluate, "list": _list,
+        return {"train": _train, "sweep": _sweep, "decode": _decode, "evaluate": _evaluate, "list": _list,
                 "export": _export, "import": _import, "bench": _bench}[args.command](args)
     except UsageError as error:  # one line even when the input echoed holds a line break
         print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
@@ -41,6 +41,18 @@ def _train_config(args) -> TrainConfig:
     return base.replace(seed=args.seed, target_accuracy=args.target_accuracy, **changes)
 
 
+def _run_settings(args):
+    from s2s.messages import JobSettings
+
+    return JobSettings(ProblemConfig(args.cardinality, args.n_in, args.n_out, args.task),
+                       ModelConfig(args.units, args.layers, args.attention), _train_config(args))
+
+
+def _check_eval_n(args) -> None:
+    if not 1 <= args.eval_n <= 1_000_000:
+        raise ValueError(f"--eval-n must be between 1 and 1,000,000, got {args.eval_n:,}.")
+
+
 def _train(args) -> int:
     from s2s import store
     from s2s.evaluate import evaluate
@@ -48,11 +60,9 @@ def _train(args) -> int:
 
     out = Path(args.out)
     store.check_destination(out)  # before training, not after it
-    problem = ProblemConfig(args.cardinality, args.n_in, args.n_out, args.task)
-    model_config = ModelConfig(args.units, args.layers, args.attention)
-    config = _train_config(args)
-    if not 1 <= args.eval_n <= 1_000_000:
-        raise ValueError(f"--eval-n must be between 1 and 1,000,000, got {args.eval_n:,}.")
+    settings = _run_settings(args)
+    problem, model_config, config = settings.problem, settings.model, settings.train
+    _check_eval_n(args)
     check_fits_memory(problem, config)  # the Trainer checks it too, but only after the header below
     print(f"Training {problem} {model_config}\n  with {config}", file=sys.stderr)
     trainer = Trainer(problem, model_config, config)
@@ -75,6 +85,62 @@ def _train(args) -> int:
     store.save(result.model, out, store.run_card(out, result, evaluation, args.notes), result.timeline)
     extra = f", {store.SNAPSHOT_FILE} ({len(result.timeline)} snapshots)" if result.timeline else ""
     print(f"Saved to {out}/ (model.keras, card.json{extra})")
+    return 0
+
+
+def _sweep(args) -> int:
+    from s2s import store, sweep
+    from s2s.evaluate import evaluate
+    from s2s.train import Trainer
+
+    axes = [sweep.parse_axis(text) for text in args.vary]
+    cells = sweep.plan(_run_settings(args), axes)  # every cell checked before the first trains
+    _check_eval_n(args)
+    for cell in cells:
+        check_fits_memory(cell.settings.problem, cell.settings.train)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        store.check_destination(out / "cell-01")
+    results = []
+    for cell in cells:
+        name = f"cell-{cell.index + 1:02d}"
+        print(f"[{cell.index + 1}/{len(cells)}] {cell.label(axes)}", file=sys.stderr)
+        settings = cell.settings
+        bar = _ProgressBar()
+        try:
+            result = Trainer(settings.problem, settings.model, settings.train).run(bar.update)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"Interrupted: {len(results)} of {len(cells)} runs done" + (f", saved in {out}/" if out else "")
+                  + ".", file=sys.stderr)
+            return 130
+        bar.close()
+        evaluation = evaluate(result.model, args.eval_n, args.eval_seed)
+        where = ""
+        if out is not None:
+            where = str(store.save(result.model, out / name, store.run_card(out / name, result, evaluation,
+                                                                            f"Sweep cell {cell.label(axes)}."),
+                                   result.timeline))
+        history = result.history
+        results.append(sweep.CellResult(
+            cell, evaluation.exact, history.samples[-1], result.elapsed, result.reason,
+            sweep.samples_to(settings.train.target_accuracy, history.eval_samples, history.eval_exact),
+            tuple(history.eval_samples), tuple(history.eval_exact), where))
+    table = sweep.rows(axes, results)
+    if out is not None:
+        (out / "sweep.csv").write_text(sweep.to_csv(table))
+        (out / "sweep.json").write_text(json.dumps(table, indent=1))
+    if args.json:
+        print(json.dumps({"axes": {axis.name: list(axis.values) for axis in axes}, "runs": table}, indent=1))
+        return 0
+    names = [axis.name for axis in axes]
+    print("  ".join(f"{n:>12}" for n in names) + "  exact acc.  to target  samples  seconds")
+    for row in table:
+        to_target = "—" if row["samples_to_target"] is None else f"{row['samples_to_target']:,}"
+        print("  ".join(f"{str(row[n]):>12}" for n in names) + f"  {100 * row['exact_accuracy']:9.2f} %"
+              f"  {to_target:>9}  {row['samples']:>7,}  {row['seconds']:7.1f}")
+    if out is not None:
+        print(f"Saved {len(cells)} models and the table (sweep.csv, sweep.json) to {out}/")
     return 0
 
 

@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
                      "integer sequence problem (reverse the first n_out of n_in random values).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
+    _add_sweep(sub)
     _add_decode(sub)
     _add_evaluate(sub)
     _add_models(sub)
@@ -49,8 +50,28 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub) -> None:
-    defaults = TrainConfig()
     train = sub.add_parser("train", help="train a model and save it with its model card")
+    _run_flags(train)
+    train.add_argument("--notes", help="a sentence for the model card")
+    train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
+
+
+def _add_sweep(sub) -> None:
+    sweep = sub.add_parser("sweep", help="train one run's settings over a grid of one or two settings (up to 64 "
+                           "runs), one after the other, and tabulate held-out accuracy and samples to the target")
+    sweep.add_argument("--vary", action="append", required=True, metavar="SETTING=V1,V2,...",
+                       help="a setting and its values, e.g. units=16,32,64 (once or twice); one of units, layers, "
+                            "attention, task, cardinality, n_in, n_out, learning_rate (lr), batch_size, samples, "
+                            "seed")
+    _run_flags(sweep)
+    sweep.add_argument("--out", help="folder to save every run's model (cell-01, …) and the table (sweep.csv, "
+                                     "sweep.json) into")
+    sweep.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _run_flags(train) -> None:
+    """The flags of one run: problem, model and training (train and sweep take them)."""
+    defaults = TrainConfig()
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from named training settings "
                        "(classic: the tutorial's 100,000 samples, 1 epoch, batch 32, Adam 0.001)")
     train.add_argument("--cardinality", type=int, default=50, help="distinct source values 1..N (default 50)")
@@ -79,8 +100,6 @@ def _add_train(sub) -> None:
                        help=f"seed of the final evaluation (default {EVAL_SEED})")
     train.add_argument("--snapshots", type=int, help=f"copies of the weights kept along the run, log-spaced, for "
                        f"replaying it (default {defaults.snapshots}; 0: none)")
-    train.add_argument("--notes", help="a sentence for the model card")
-    train.add_argument("--out", required=True, help="folder to save to, e.g. pretrained/mymodel")
 
 
 def _add_decode(sub) -> None:
