@@ -363,3 +363,37 @@ def accuracy_over_training_figure(accuracy, height: int = 320) -> go.Figure:
                   legend=dict(orientation="h", x=0, y=-0.25), xaxis=dict(type="log", title="samples seen"),
                   yaxis=dict(range=[0, 1.02], title=f"accuracy on {accuracy.n:,} sequences", tickformat=".0%"))
     return go.Figure(data=data, layout=layout)
+
+
+def sweep_figure(axes: list[tuple[str, list]], grid: list[list[float | None]], label: str, percent: bool,
+                 hover: list[list[str]], height: int = 340) -> go.Figure:
+    """A sweep's figure of every run: a heatmap over two varied settings (`axes`: (name, values) each; `grid`
+    rows follow the first, columns the second), or one line over one setting (`grid` a column). None: no result
+    yet. `hover`: each cell's text (its settings and held-out curve), shaped like `grid`."""
+    def shown(v):
+        return "…" if v is None else (f"{100 * v:.1f} %" if percent else f"{v:,.0f}")
+    tickformat = ".0%" if percent else ",d"
+    if len(axes) == 2:
+        (row_name, rows), (col_name, cols) = axes
+        z = [[np.nan if v is None else v for v in row] for row in grid]
+        data = [dict(type="heatmap", z=z, x=[str(c) for c in cols], y=[str(r) for r in rows],
+                     colorscale="Viridis", zmin=0 if percent else None, zmax=1 if percent else None,
+                     text=[[shown(v) for v in row] for row in grid], texttemplate="%{text}",
+                     customdata=hover, hovertemplate="%{customdata}<extra></extra>",
+                     colorbar=dict(title=dict(text=label), tickformat=tickformat))]
+        layout = dict(xaxis=dict(title=dict(text=col_name), type="category"),
+                      yaxis=dict(title=dict(text=row_name), type="category"))
+    else:
+        (name, values), = axes
+        ys = [row[0] for row in grid]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        xs = list(values) if numeric else [str(v) for v in values]
+        data = [dict(type="scatter", mode="lines+markers+text", x=xs, y=ys, text=[shown(v) for v in ys],
+                     textposition="top center", customdata=[row[0] for row in hover], line=dict(color=COLORS[0]),
+                     marker=dict(size=9), hovertemplate="%{customdata}<extra></extra>", name=label)]
+        layout = dict(xaxis=dict(title=dict(text=name), type="log" if numeric and min(values) > 0
+                                 and max(values) / min(values) >= 8 else "linear" if numeric else "category"),
+                      yaxis=dict(title=dict(text=label), tickformat=tickformat,
+                                 range=[-0.02, 1.08] if percent else None))
+    layout.update(height=height, margin=dict(l=10, r=10, t=10, b=40), template="none")
+    return go.Figure(data=data, layout=layout)

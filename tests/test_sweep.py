@@ -2,6 +2,7 @@
 exactly what the same runs started one by one train."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from s2s import store, sweep
 from s2s.cli import main
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig
 from s2s.messages import JobSettings
+from s2s.ui import state
 
 BASE = JobSettings(ProblemConfig(9, 4, 2), ModelConfig(16), TrainConfig(samples=2000, batch_size=64))
 TINY = ["--cardinality", "9", "--n-in", "4", "--n-out", "2", "--samples", "2000", "--batch-size", "64",
@@ -89,3 +91,44 @@ def test_the_cli_refuses_a_sweep_that_cannot_run_before_training(capsys):
     assert "The run n_in=1 cannot train" in capsys.readouterr().err
     assert main(["sweep", "--vary", "colour=red", *TINY]) == 2
     assert "cannot be varied" in capsys.readouterr().err
+
+
+def test_the_sweep_page_queues_the_runs_as_the_limit_allows_and_fills_its_figures():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP, figure_of
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("sweep_page.py").run()
+    for key, value in {"cardinality": 9, "n_in": 4, "n_out": 2, "units": 16, "cap": 2000, "batch_size": 64,
+                       "target": 50.0}.items():
+        at.session_state[f"sweep_{key}"] = value
+    at.run()
+    at.text_input(key="sweep_values_0_units").set_value("8,16").run()
+    at.selectbox(key="sweep_axis_1").set_value("learning_rate").run()
+    at.text_input(key="sweep_values_1_learning_rate").set_value("0.01,0.03").run()
+    at.button(key="sweep_run").click().run()
+    assert not at.exception, at.exception
+    first = at.get("progress")[0].proto.text
+    assert "2 waiting" in first  # S2S_MAX_RUNS (2) runs of this session at once: the rest wait their turn
+    for _ in range(120):
+        if at.get("progress")[0].proto.text.startswith("4 of 4 runs done"):
+            break
+        time.sleep(0.5)
+        at.run()
+    assert at.get("progress")[0].proto.text.startswith("4 of 4 runs done"), at.get("progress")[0].proto.text
+    sweep_state = at.session_state["sweep"].submitted
+    jobs = {job.id: job for job in state.service().jobs(at.session_state["owner"])}
+    settings = [jobs[sweep_state.jobs[i]].spec for i in range(4)]
+    assert [(s.model.units, s.train.learning_rate) for s in settings] == [(8, 0.01), (8, 0.03), (16, 0.01),
+                                                                          (16, 0.03)]
+    assert all(s.problem == ProblemConfig(9, 4, 2) and s.train.target_accuracy == 0.5 for s in settings)
+    heatmap = figure_of(next(c for c in at.get("plotly_chart") if "heatmap" in c.proto.spec))[0]
+    exact = [job.result["exact_accuracy"] for job in (jobs[sweep_state.jobs[i]] for i in range(4))]
+    assert np.allclose(np.asarray(heatmap["z"], float).ravel(), exact)  # each cell shows its run's accuracy
+    assert len(at.dataframe[0].value) == 4
+    chosen = at.selectbox(key="sweep_chosen").value
+    assert chosen == f"run:{sweep_state.jobs[0]}"
+    at.button(key="sweep_explore").click().run()  # to Explore, on that run's model
+    assert at.session_state["active_model"] == chosen and not at.exception
+    assert at.text_input(key="explore_text").value  # Explore shows it

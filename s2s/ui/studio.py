@@ -19,6 +19,7 @@ pages = {
     "explore": st.Page("explore/page.py", title="Explore", icon=":material/search:", url_path="explore",
                        default=True),
     "train": st.Page("train.py", title="Train", icon=":material/model_training:"),
+    "sweep": st.Page("sweep_page.py", title="Sweep", icon=":material/grid_on:", url_path="sweep"),
     "evaluate": st.Page("evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     "models": st.Page("models.py", title="Models", icon=":material/inventory_2:"),
     "tour": st.Page("tour_page.py", title="Tour", icon=":material/slideshow:", url_path="tour"),
