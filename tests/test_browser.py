@@ -437,3 +437,33 @@ def test_a_tour_in_presenter_mode_follows_the_keys_a_clicker_sends(app_url, brow
     tab.screenshot(path=ARTIFACTS / "tour-presenter-1280x720.png")
     assert tab.get_by_test_id("stException").count() == 0
     tab.context.close()
+
+
+def test_the_sweep_page_fills_its_heatmap_as_runs_end(app_url, browser):
+    tab = new_tab(browser)
+    tab.goto(app_url + "sweep")
+    tab.get_by_role("button", name="Run the sweep").wait_for()
+    for label, value in (("Value range 1..N", 9), ("Source length", 4), ("Target length", 2), ("LSTM units", 16),
+                         ("Target exact %", 40), ("Sample cap", 12000), ("Batch size", 32)):
+        set_number(tab, label, value)
+    values = tab.get_by_label("Values of units, separated by commas")
+    values.fill("8,16,32")
+    values.press("Enter")
+    time.sleep(0.8)
+    tab.get_by_test_id("stMainBlockContainer").get_by_role("combobox").nth(1).click()
+    tab.get_by_role("option", name="seed", exact=True).click()
+    seeds = tab.get_by_label("Values of seed, separated by commas")
+    seeds.fill("1,2")
+    seeds.press("Enter")
+    tab.get_by_role("button", name="Run the sweep: 6 runs").click()
+    tab.get_by_text("runs done").wait_for()
+    tab.wait_for_function("() => /[1-5] of 6 runs done/.test(document.body.textContent)", timeout=120_000)
+    tab.screenshot(path=ARTIFACTS / "sweep-filling.png", full_page=True)
+    tab.wait_for_function("() => document.body.textContent.includes('6 of 6 runs done')", timeout=180_000)
+    time.sleep(1.5)
+    cells = tab.locator(".js-plotly-plot").first.evaluate("p => p._fullData[0].z.flat().filter(v => v === v).length")
+    assert cells == 6  # every run's accuracy in the heatmap
+    assert tab.get_by_text("Samples to reach 40 %").count() == 1
+    assert tab.get_by_test_id("stException").count() == 0 and tab.locator('[data-testid="stAlertContentError"]').count() == 0
+    tab.screenshot(path=ARTIFACTS / "sweep-done.png", full_page=True)
+    tab.context.close()

@@ -147,11 +147,16 @@ def results_ui() -> None:
     left.plotly_chart(charts.sweep_figure(axes, sweep.grid_of(sub.axes, results), "exact accuracy", True, hover),
                       key="sweep_exact_chart", config={"displayModeBar": False})
     target = sub.cells[0].settings.train.target_accuracy
-    if target is not None:
-        right.markdown(f"**Samples to reach {100 * target:g} %** (empty: not reached)")
-        right.plotly_chart(charts.sweep_figure(axes, sweep.grid_of(sub.axes, results, "to_target"), "samples",
-                                               False, hover), key="sweep_target_chart",
+    reached = sweep.grid_of(sub.axes, results, "to_target")
+    if target is not None and any(v is not None for row in reached for v in row):
+        right.markdown(f"**Samples to reach {100 * target:g} %** (…: not reached, or not done)")
+        right.plotly_chart(charts.sweep_figure(axes, reached, "samples", False, hover), key="sweep_target_chart",
                            config={"displayModeBar": False})
+    elif target is not None:
+        right.markdown(f"**Samples to reach {100 * target:g} %**")
+        right.caption(f"No run has reached {100 * target:g} % yet" + (": more samples (the cap), more units or "
+                      "another learning rate may get there." if not sub.pending and len(results) == len(sub.cells)
+                      else "."))
     else:
         right.caption("Train until a target accuracy (sidebar) to see how many samples each run needs to reach it.")
     if not results:
