@@ -35,6 +35,13 @@ class WorkerReady:
 
 
 @dataclass(frozen=True)
+class RunningOn:
+    """Where a job trains, when the runner is a cluster's (the Train page shows it)."""
+
+    node: str
+
+
+@dataclass(frozen=True)
 class JobSettings:
     """What a training job trains: the service hands it to the runner, the runner to the job."""
 

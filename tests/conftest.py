@@ -96,7 +96,7 @@ BROWSER_MODULES = {"test_browser", "test_classroom", "test_shared_browser"}  # e
 # rest follow in file order. A worker takes the next group when it is free, so starting with the long ones leaves
 # short ones to even out the end (pytest.ini: --no-loadscope-reorder keeps this order).
 LONGEST_FIRST = ["browser", "test_service", "test_app", "test_reproduce", "test_architectures", "test_shared_server",
-                 "test_tours", "test_sweep", "test_cli", "test_fuzz", "test_pretrained", "test_bench", "test_train_evaluate",
+                 "test_ray", "test_tours", "test_sweep", "test_cli", "test_fuzz", "test_pretrained", "test_bench", "test_train_evaluate",
                  "test_numpy_model"]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -58,6 +59,37 @@ SWEEP_SECONDS = 5.0  # how often runs and uploads of closed browser sessions are
 SPARE_DELAY_SECONDS = 4.0
 
 
+class _Unreachable:
+    """The runner when the cluster S2S_RAY_ADDRESS names could not be reached: every run is refused with why."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def start(self, settings, report):
+        raise ServiceError(self.reason)
+
+    def prepare(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def cluster_runner():
+    """The Ray runner when S2S_RAY_ADDRESS is set (s2s/service/ray_runner.py), else None: every run local."""
+    if not os.environ.get("S2S_RAY_ADDRESS", "").strip():
+        return None
+    try:
+        from s2s.service.ray_runner import RayRunner
+    except ImportError:
+        return _Unreachable("S2S_RAY_ADDRESS is set but Ray is not installed here (pip install -r "
+                            "requirements-ray.txt).")
+    try:
+        return RayRunner.from_env()
+    except ServiceError as error:
+        return _Unreachable(str(error))
+
+
 class Service:
     """The pages' one entry point: models, decoding, evaluation, training runs, uploads and saving. Each method
     hands the work to the part that does it (see the module's docstring)."""
@@ -79,8 +111,10 @@ class Service:
         self.sessions = ClosedSessions(owner_alive, closed_grace_seconds)
         self.publisher = Publisher(self.models_root, self.saved_root, self.sessions, self.limits)
         self.uploaded = Uploads(self.runs_dir, self.models, self.sessions, self.limits)
-        self.training = TrainingJobs(runner or LocalProcessRunner(), self.runs_dir, max_jobs or default_max_jobs(),
-                                  owner_alive, self._may_start_spare, self._on_model)
+        runner = runner or cluster_runner() or LocalProcessRunner()
+        max_jobs = max_jobs or (runner.slots() if hasattr(runner, "slots") else default_max_jobs())
+        self.training = TrainingJobs(runner, self.runs_dir, max_jobs, owner_alive, self._may_start_spare,
+                                     self._on_model)
         self.sweeps = 0  # sweeps finished so far (a test waits on it)
         self._closed = threading.Event()
         atexit.register(self.close)  # a server that exits takes its training processes and run folders along

@@ -23,6 +23,7 @@ from s2s.history import History
 from s2s.messages import (
     JobSettings,
     LiveWeights,
+    RunningOn,
     TrainingDone,
     TrainingFailed,
     TrainingProgress,
@@ -62,6 +63,7 @@ class Job:
     run_directory: Path | None = None  # where this service writes the run's model when it arrives
     saved_as: Path | None = None       # where its model was published (by its owner, or recovered)
     live: LiveWeights | None = field(default=None, repr=False)  # its newest weights while it trains
+    node: str | None = None  # the cluster node it trains on (None: this machine)
 
     @property
     def active(self) -> bool:
@@ -105,7 +107,7 @@ class TrainingJobs:
         self._jobs: dict[int, Job] = {}
         self._closed = False
         self._handlers = {TrainingStarted: self._started, TrainingProgress: self._progress, LiveWeights: self._live,
-                          TrainingDone: self._done, TrainingFailed: self._failed}
+                          TrainingDone: self._done, TrainingFailed: self._failed, RunningOn: self._running_on}
 
     def submit(self, owner: str, spec: JobSettings) -> Job:
         """Queue a training run for `owner`; it starts as soon as a slot is free. Bad settings raise ValueError."""
@@ -211,6 +213,10 @@ class TrainingJobs:
         handler(job, message)
         if isinstance(message, (TrainingDone, TrainingFailed)):
             self.schedule()
+
+    def _running_on(self, job: Job, message: RunningOn) -> None:
+        with self._lock:
+            job.node = message.node
 
     def _started(self, job: Job, message: TrainingStarted) -> None:
         with self._lock:

@@ -90,7 +90,8 @@ def live_ui(job_id: int, log_loss: bool) -> None:
     if view.awaiting_first_point and job.history.loss:
         st.rerun()  # the first batch is in: go on at the calmer pace
     head, button = st.columns([5, 1], vertical_alignment="center")
-    head.markdown(f"**Run {job.id}** — {job.status}" + (f" · {job.label.split(': ', 1)[1]}"))
+    head.markdown(f"**Run {job.id}** — {job.status}" + (f" · {job.label.split(': ', 1)[1]}")
+                  + (f" · on node {job.node}" if job.node else ""))
     if job.active:
         button.button("Stop", type="primary", key=f"stop_{job.id}", icon=":material/stop:", on_click=stop_run,
                       args=(job.id,), disabled=job.status == "stopping", use_container_width=True)

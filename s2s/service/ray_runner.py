@@ -1,0 +1,179 @@
+"""Training jobs on a Ray cluster: the JobRunner the service uses when S2S_RAY_ADDRESS is set (`auto`, or
+`ray://head:10001`). Each job is a Ray actor of S2S_RAY_CPUS CPUs (default 1) that trains with the same code as a
+local job (s2s.training_job.train_and_save); everything travels through Ray, nothing through a shared folder:
+the settings go in as the actor's call, and its messages (progress, live weights, the finished model as bytes)
+come back through `poll`, which the runner calls every POLL_SECONDS and hands to the service's report. The code
+reaches the nodes through Ray's runtime environment (this checkout as the `working_dir`, without the models,
+tests and docs).
+
+A node that dies mid-run ends its actor: the run is reported failed with the reason (the node and Ray's
+message), and the other runs train on. A cluster that has gone refuses new runs with a message naming its
+address; the app and its saved models keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from s2s.messages import JobSettings, RunningOn, TrainingDone, TrainingFailed, TrainingStarted
+from s2s.service.processes import ServiceError
+
+ADDRESS_ENV, CPUS_ENV = "S2S_RAY_ADDRESS", "S2S_RAY_CPUS"
+POLL_SECONDS = 0.25
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_EXCLUDES = ["pretrained/", "tests/", "bench/", "docs/", "test-artifacts/"]  # .git: Ray leaves it out
+
+
+class _Outbox:
+    """Where an actor's job sends its messages (the `conn` of train_and_save) until the runner polls them. Of the
+    live weights only the newest is kept: a page decodes with the newest."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._messages: list = []
+
+    def send(self, message) -> None:
+        from s2s.messages import LiveWeights
+
+        with self._lock:
+            if isinstance(message, LiveWeights):
+                self._messages = [m for m in self._messages if not isinstance(m, LiveWeights)]
+            self._messages.append(message)
+
+    def take(self) -> list:
+        with self._lock:
+            messages, self._messages = self._messages, []
+        return messages
+
+
+class TrainingActor:
+    """One job on a node (made a Ray actor by RayRunner). `start` returns at once; the job trains in a thread of
+    the actor while `poll` and `stop` are served beside it."""
+
+    def __init__(self):
+        self.outbox = _Outbox()
+        self.trainer = None
+        self.stop_asked = threading.Event()
+        self.abandoned = threading.Event()
+
+    def node(self) -> str:
+        import ray
+
+        return f"{socket.gethostname()} ({ray.get_runtime_context().get_node_id()[:8]})"
+
+    def start(self, settings: JobSettings) -> None:
+        threading.Thread(target=self._train, args=(settings,), daemon=True, name="s2s-ray-job").start()
+
+    def _train(self, settings: JobSettings) -> None:
+        from s2s.training_job import failure_message, train_and_save
+        from s2s.train import Trainer
+
+        try:
+            self.trainer = Trainer(settings.problem, settings.model, settings.train)
+            if self.stop_asked.is_set():
+                self.trainer.stop()
+            self.outbox.send(TrainingStarted(self.trainer.total_samples))
+            done = train_and_save(self.outbox, self.trainer, self.abandoned)
+        except Exception as error:  # noqa: BLE001 - reported to the service, which shows it
+            self.outbox.send(TrainingFailed(failure_message(error)))
+            return
+        if done is not None:
+            self.outbox.send(done)
+
+    def poll(self) -> list:
+        return self.outbox.take()
+
+    def stop(self) -> None:
+        self.stop_asked.set()
+        if self.trainer is not None:
+            self.trainer.stop()
+
+
+class _RayJob:
+    def __init__(self, actor, runner: RayRunner):
+        self.actor, self.runner = actor, runner
+        self.ended = threading.Event()
+
+    def stop(self) -> None:
+        if not self.ended.is_set():
+            self.actor.stop.remote()
+
+    def kill(self) -> None:
+        if not self.ended.is_set():
+            self.runner.ray.kill(self.actor)
+
+
+class RayRunner:
+    """Runs each job as a TrainingActor on the cluster at `address` (`cpus` CPUs per run)."""
+
+    def __init__(self, address: str, cpus: float = 1.0, ship_code: bool = True, node_ip: str | None = None):
+        import ray
+
+        self.ray, self.address, self.cpus = ray, address, cpus
+        runtime_env = {"working_dir": str(ROOT), "excludes": SHIPPED_EXCLUDES} if ship_code else None
+        extra = {"_node_ip_address": node_ip} if node_ip else {}  # tests: a cluster on 127.0.0.1 alone
+        try:
+            ray.init(address=address, runtime_env=runtime_env, ignore_reinit_error=True, log_to_driver=False,
+                     logging_level="ERROR", configure_logging=False, **extra)
+        except Exception as error:  # noqa: BLE001 - any failure to connect: the app runs on without the cluster
+            raise ServiceError(f"The Ray cluster at {address} cannot be reached: {error}") from None
+        self.actor_class = ray.remote(num_cpus=cpus, max_concurrency=4, max_restarts=0)(TrainingActor)
+
+    @classmethod
+    def from_env(cls) -> RayRunner | None:
+        """The runner S2S_RAY_ADDRESS asks for; None when it is unset (every run stays local)."""
+        address = os.environ.get(ADDRESS_ENV, "").strip()
+        if not address:
+            return None
+        return cls(address, float(os.environ.get(CPUS_ENV, "1") or 1))
+
+    def slots(self) -> int:
+        """Runs that can train at once: the cluster's CPUs over the CPUs of one run (at least 1)."""
+        return max(1, int(self.ray.cluster_resources().get("CPU", 0) // self.cpus))
+
+    def prepare(self) -> None:
+        """Nothing to warm here: an actor imports TensorFlow on its node when its job starts."""
+
+    def start(self, settings: JobSettings, report) -> _RayJob:
+        if not self.ray.is_initialized():
+            raise ServiceError(f"The Ray cluster at {self.address} is not connected.")
+        try:
+            actor = self.actor_class.remote()
+            node = self.ray.get(actor.node.remote(), timeout=120)
+            actor.start.remote(settings)
+        except Exception as error:  # noqa: BLE001 - no node could take it, or the cluster has gone
+            raise ServiceError(f"The Ray cluster at {self.address} could not start the run: {error}") from None
+        job = _RayJob(actor, self)
+        report(RunningOn(node))
+        threading.Thread(target=self._follow, args=(job, node, report), daemon=True, name="s2s-ray-follow").start()
+        return job
+
+    def _follow(self, job: _RayJob, node: str, report) -> None:
+        """Poll the actor's messages until its last one; a node or actor that dies ends the run as failed."""
+        try:
+            while True:
+                for message in self.ray.get(job.actor.poll.remote()):
+                    if isinstance(message, (TrainingDone, TrainingFailed)):
+                        job.ended.set()
+                    report(message)
+                    if job.ended.is_set():
+                        self.ray.kill(job.actor)
+                        return
+                time.sleep(POLL_SECONDS)
+        except Exception as error:  # noqa: BLE001 - RayActorError, ActorUnavailableError, a lost connection
+            if not job.ended.is_set():
+                job.ended.set()
+                report(TrainingFailed(f"The run's node {node} stopped answering ({type(error).__name__}: "
+                                      f"{str(error).splitlines()[0][:200]}). The run was lost with it; the "
+                                      "other runs train on."))
+
+    def close(self) -> None:
+        """The cluster stays up for others: only this app's connection ends."""
+        try:
+            self.ray.shutdown()
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
