@@ -13,7 +13,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from s2s import store  # noqa: E402
+from s2s import store, sweep  # noqa: E402
 from s2s.config import ModelConfig, ProblemConfig, TrainConfig  # noqa: E402
 from s2s.messages import JobSettings  # noqa: E402
 from s2s.service import Service  # noqa: E402
@@ -56,23 +56,25 @@ def wait_for(condition, timeout: float = 180, what: str = "the runs"):
     raise AssertionError(f"{what} did not get there within {timeout} s")
 
 
-def test_two_runs_train_at_once_on_different_nodes_and_equal_a_local_run(service):
+def test_a_sweeps_runs_train_at_once_on_different_nodes_each_as_it_would_alone(service):
     assert service.max_jobs == 2  # the cluster's two CPUs, one per run
-    first, second = service.submit(OWNER, SMALL), service.submit(OWNER, SMALL)
-    both_training = wait_for(lambda: all(job.status == "running" for job in (first, second))
-                             and (first.node, second.node), what="both runs training at once")
-    assert both_training[0] != both_training[1]  # one on each node
+    cells = sweep.plan(SMALL, [sweep.parse_axis("units=8,16")])  # what the Sweep page submits
+    first, second = (service.submit(OWNER, cell.settings) for cell in cells)
+    nodes = wait_for(lambda: all(job.status == "running" for job in (first, second))
+                     and (first.node, second.node), what="both runs training at once")
+    assert nodes[0] != nodes[1]  # one on each node
     wait_for(lambda: first.status == "completed" and second.status == "completed")
     from s2s.train import Trainer
 
-    local = Trainer(SMALL.problem, SMALL.model, SMALL.train).run()
-    for job in (first, second):
+    for job, cell in zip((first, second), cells):
+        alone = Trainer(cell.settings.problem, cell.settings.model, cell.settings.train).run()  # here, by itself
         trained = store.load(job.directory, warm_up=False)
-        for mine, theirs in zip(trained.model.training.get_weights(), local.model.training.get_weights()):
+        assert trained.model.config.units == cell.settings.model.units
+        for mine, theirs in zip(trained.model.training.get_weights(), alone.model.training.get_weights()):
             np.testing.assert_allclose(mine, theirs, atol=1e-6)
-        assert job.history.samples == local.history.samples
-        assert job.history.eval_exact == local.history.eval_exact
-        np.testing.assert_allclose(job.history.loss, local.history.loss, atol=1e-6)
+        assert job.history.samples == alone.history.samples
+        assert job.history.eval_exact == alone.history.eval_exact
+        np.testing.assert_allclose(job.history.loss, alone.history.loss, atol=1e-6)
         assert job.result["evaluation"]["n"] == 1000 and Path(job.directory, "snapshots.npz").is_file()
 
 
