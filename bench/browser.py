@@ -226,13 +226,13 @@ class App:
 
     sessions: set[int] = set()  # of every server this script started (each one's pid)
 
-    def __init__(self, workdir: Path, models: Path):
+    def __init__(self, workdir: Path, models: Path, extra_env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = workdir / f"streamlit-{self.port}.log"
         env = {**os.environ, "S2S_MODELS_ROOT": str(models), "S2S_MODELS_DIR": str(workdir / "saved"),
                "S2S_MAX_RUN_WORK": "1e13",  # LONG_RUN (classic's model, 1,000,000 samples) is over a visitor's limit
-               "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir)}
+               "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(workdir), **(extra_env or {})}
         self.started = time.perf_counter()
         self.visited: float | None = None  # when a page first opened (and so started the model service)
         with open(self.log_path, "wb") as out:

@@ -65,7 +65,14 @@ class TrainingActor:
 
         return f"{socket.gethostname()} ({ray.get_runtime_context().get_node_id()[:8]})"
 
+    def warm(self) -> None:
+        """Import TensorFlow and the trainer now, while no job waits for them (seconds, once per actor)."""
+        import s2s.train  # noqa: F401
+
     def start(self, settings: JobSettings) -> None:
+        """Train `settings` (this actor's next job: the last one has sent its TrainingDone or TrainingFailed)."""
+        self.outbox, self.trainer = _Outbox(), None
+        self.stop_asked, self.abandoned = threading.Event(), threading.Event()
         threading.Thread(target=self._train, args=(settings,), daemon=True, name="s2s-ray-job").start()
 
     def _train(self, settings: JobSettings) -> None:
@@ -94,8 +101,9 @@ class TrainingActor:
 
 
 class _RayJob:
-    def __init__(self, actor, runner: RayRunner):
+    def __init__(self, actor, runner: RayRunner, number: int):
         self.actor, self.runner = actor, runner
+        self.number = number  # the how-manieth job of its actor
         self.ended = threading.Event()
 
     def stop(self) -> None:
@@ -122,6 +130,11 @@ class RayRunner:
         except Exception as error:  # noqa: BLE001 - any failure to connect: the app runs on without the cluster
             raise ServiceError(f"The Ray cluster at {address} cannot be reached: {error}") from None
         self.actor_class = ray.remote(num_cpus=cpus, max_concurrency=4, max_restarts=0)(TrainingActor)
+        # Actors that have TensorFlow imported and no job, as (actor, jobs it has run): the next run starts at once,
+        # as a local run starts in the spare process. Up to one per slot, each for up to JOBS_PER_PROCESS jobs.
+        self._idle: list[tuple[object, int]] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_env(cls) -> RayRunner | None:
@@ -136,18 +149,47 @@ class RayRunner:
         return max(1, int(self.ray.cluster_resources().get("CPU", 0) // self.cpus))
 
     def prepare(self) -> None:
-        """Nothing to warm here: an actor imports TensorFlow on its node when its job starts."""
+        """While nothing trains: an actor per slot, TensorFlow imported on its node, waiting for a run."""
+        with self._lock:
+            missing = 0 if self._closed else self.slots() - len(self._idle)
+            for _ in range(max(0, missing)):
+                actor = self.actor_class.remote()
+                actor.warm.remote()
+                self._idle.append((actor, 0))
+
+    def _take_actor(self):
+        """An idle actor that still answers (its node may have gone meanwhile), else a new one."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                actor, done = self._idle.pop(0)
+            try:
+                return actor, self.ray.get(actor.node.remote(), timeout=30), done
+            except Exception:  # noqa: BLE001 - its node has gone: forget it
+                self.ray.kill(actor)
+        actor = self.actor_class.remote()
+        return actor, self.ray.get(actor.node.remote(), timeout=120), 0
+
+    def _release(self, job: _RayJob) -> None:
+        """After its job: the actor waits for the next run, if a slot's actor is missing and it has room for one."""
+        from s2s.training_job import JOBS_PER_PROCESS
+
+        with self._lock:
+            if not self._closed and len(self._idle) < self.slots() and job.number < JOBS_PER_PROCESS:
+                self._idle.append((job.actor, job.number))
+                return
+        self.ray.kill(job.actor)
 
     def start(self, settings: JobSettings, report) -> _RayJob:
         if not self.ray.is_initialized():
             raise ServiceError(f"The Ray cluster at {self.address} is not connected.")
         try:
-            actor = self.actor_class.remote()
-            node = self.ray.get(actor.node.remote(), timeout=120)
+            actor, node, done = self._take_actor()
             actor.start.remote(settings)
         except Exception as error:  # noqa: BLE001 - no node could take it, or the cluster has gone
             raise ServiceError(f"The Ray cluster at {self.address} could not start the run: {error}") from None
-        job = _RayJob(actor, self)
+        job = _RayJob(actor, self, done + 1)
         report(RunningOn(node))
         threading.Thread(target=self._follow, args=(job, node, report), daemon=True, name="s2s-ray-follow").start()
         return job
@@ -159,9 +201,12 @@ class RayRunner:
                 for message in self.ray.get(job.actor.poll.remote()):
                     if isinstance(message, (TrainingDone, TrainingFailed)):
                         job.ended.set()
+                    if isinstance(message, TrainingDone):
+                        self._release(job)  # before the report, whose scheduling may start the next run here
+                    elif job.ended.is_set():
+                        self.ray.kill(job.actor)  # a failed job's actor is not used again
                     report(message)
                     if job.ended.is_set():
-                        self.ray.kill(job.actor)
                         return
                 time.sleep(POLL_SECONDS)
         except Exception as error:  # noqa: BLE001 - RayActorError, ActorUnavailableError, a lost connection
@@ -172,8 +217,13 @@ class RayRunner:
                                       "other runs train on."))
 
     def close(self) -> None:
-        """The cluster stays up for others: only this app's connection ends."""
+        """The cluster stays up for others: this app's actors and its connection end."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
         try:
+            for actor, _ in idle:
+                self.ray.kill(actor)
             self.ray.shutdown()
         except Exception:  # noqa: BLE001 - closing anyway
             pass
