@@ -10,7 +10,7 @@ import io
 import itertools
 from dataclasses import asdict, dataclass, replace
 
-from s2s.config import TASKS, ModelConfig, ProblemConfig, TrainConfig
+from s2s.config import TASKS, ModelConfig, ProblemConfig, TrainConfig, check_fits_memory
 from s2s.messages import JobSettings
 
 MAX_CELLS = 64
@@ -140,10 +140,11 @@ def plan(base: JobSettings, axes: list[Axis]) -> list[Cell]:
 
 
 def _check(settings: JobSettings) -> None:
-    """Run the configs' checks again on the combination (a replace() of one field checks its own part only)."""
-    ProblemConfig(**asdict(settings.problem))
+    """Run the configs' checks again on the combination (a replace() of one field checks its own part only), and
+    the memory its training set needs."""
+    problem = ProblemConfig(**asdict(settings.problem))
     ModelConfig(**asdict(settings.model))
-    TrainConfig(**asdict(settings.train))
+    check_fits_memory(problem, TrainConfig(**asdict(settings.train)))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ def test_a_plan_is_the_grid_row_major_and_an_impossible_run_is_named():
     with pytest.raises(ValueError, match="at most 64 runs; this one would have 81"):
         sweep.plan(BASE, [sweep.parse_axis("seed=" + ",".join(map(str, range(9)))),
                           sweep.parse_axis("units=" + ",".join(map(str, range(8, 17))))])
+    with pytest.raises(ValueError, match="The run samples=5000000 cannot train: .*MiB"):  # its training set
+        sweep.plan(JobSettings(ProblemConfig(9, 100, 2), ModelConfig(16), BASE.train),
+                   [sweep.parse_axis("samples=1000,5000000")])
     with pytest.raises(ValueError, match="one or two settings, not 3"):
         sweep.plan(BASE, [sweep.parse_axis("units=8"), sweep.parse_axis("seed=1"), sweep.parse_axis("layers=1")])
     with pytest.raises(ValueError, match="units is varied twice"):

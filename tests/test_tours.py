@@ -69,16 +69,18 @@ def test_what_is_no_tour_is_refused_with_a_message(data, message):
 
 
 def test_bad_scenes_are_named_and_skipped_the_rest_kept():
-    scenes = [SCENE, "a string", {**SCENE, "page": "train"}, {**SCENE, "view": {"model": 3}},
+    scenes = [SCENE, "a string", {**SCENE, "page": "train"}, {**SCENE, "page": ["explore"]},
+              {**SCENE, "view": {"model": 3}},
               {**SCENE, "view": {"model": "classic", "rm -rf": "x"}}, {**SCENE, "title": "x" * 500},
               {**SCENE, "view": {"model": "classic", "source": "1" * 5000}}, {**SCENE, "title": "Last"}]
     tour = tour_file.loads(document(scenes))
     assert [scene.title for scene in tour.scenes] == ["One", "Last"]
-    assert len(tour.skipped) == 6
+    assert len(tour.skipped) == 7
     assert tour.skipped[0].startswith("scene 2: not a scene")
     assert "page “train” is not one a scene can show" in tour.skipped[1]
-    assert "must map parameter names to text" in tour.skipped[2]
-    assert "explore has no parameter “rm -rf”" in tour.skipped[3]
+    assert "page “['explore']” is not one a scene can show" in tour.skipped[2]  # a list, not a crash
+    assert "must map parameter names to text" in tour.skipped[3]
+    assert "explore has no parameter “rm -rf”" in tour.skipped[4]
     many = tour_file.loads(document([SCENE] * 100))
     assert len(many.scenes) == tour_file.MAX_SCENES and "at most 40 scenes" in many.skipped[0]
 
@@ -324,3 +326,16 @@ def test_a_link_opens_a_scene_in_presenter_mode():
     assert not [w for w in at.get("segmented_control")]  # without the picker of views
     at.toggle(key="tour_presenting").set_value(False).run()
     assert "explore_model" in {w.key for w in at.selectbox} and not at.exception
+
+
+def test_a_links_tour_whose_scene_is_left_out_names_it_as_plain_text():
+    hostile = Tour("T", (Scene("[Log in again](https://example.invalid) ![x](https://example.invalid/p.png)", "",
+                               "explore", {"model": "nowhere"}),
+                         Scene("Fine", "", "explore", {"model": "classic", "source": "13 28 18 7 9 5"})))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"tour": tour_file.pack(hostile), "scene": "9" * 5000})
+    at.run()
+    assert not at.exception, at.exception
+    assert bar_title(at).endswith("scene 1 of 1")  # the usable scene plays; a huge scene number opens the first
+    note = next(w.value for w in at.warning if "Log in again" in w.value)
+    assert "](https" not in note and "![" not in note and "\\[Log in again\\]" in note  # text, not a link

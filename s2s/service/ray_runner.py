@@ -142,7 +142,14 @@ class RayRunner:
         address = os.environ.get(ADDRESS_ENV, "").strip()
         if not address:
             return None
-        return cls(address, float(os.environ.get(CPUS_ENV, "1") or 1))
+        text = os.environ.get(CPUS_ENV, "1").strip() or "1"
+        try:
+            cpus = float(text)
+        except ValueError:
+            cpus = 0.0
+        if not 0 < cpus <= 1024:
+            raise ServiceError(f"{CPUS_ENV} must be a number of CPUs per run above 0, got {text[:20]!r}.")
+        return cls(address, cpus)
 
     def slots(self) -> int:
         """Runs that can train at once: the cluster's CPUs over the CPUs of one run (at least 1)."""
@@ -212,6 +219,10 @@ class RayRunner:
         except Exception as error:  # noqa: BLE001 - RayActorError, ActorUnavailableError, a lost connection
             if not job.ended.is_set():
                 job.ended.set()
+                try:  # an actor that only stopped answering for a moment would train on, holding its CPU
+                    self.ray.kill(job.actor)
+                except Exception:  # noqa: BLE001 - gone with its node
+                    pass
                 report(TrainingFailed(f"The run's node {node} stopped answering ({type(error).__name__}: "
                                       f"{str(error).splitlines()[0][:200]}). The run was lost with it; the "
                                       "other runs train on."))

@@ -35,7 +35,8 @@ class Submitted:
 
     axes: list[sweep.Axis]
     cells: list[sweep.Cell]
-    jobs: dict[int, int] = field(default_factory=dict)   # cell index -> job id
+    jobs: dict[int, int] = field(default_factory=dict)   # cell index -> job id (-1: refused, see `refused`)
+    refused: dict[int, str] = field(default_factory=dict)  # cell index -> why the service refused it
     refusal: str | None = None                           # why the next cell waits (or cannot start)
 
     @property
@@ -64,7 +65,8 @@ def axes_ui(ui: SweepState) -> list[sweep.Axis] | str:
                               index=options.index(default), key=f"sweep_axis_{k}")
         if name == NONE:
             continue
-        text = right.text_input(f"Values of {name}, separated by commas", EXAMPLES[name], key=f"sweep_values_{k}_{name}")
+        text = right.text_input(f"Values of {name}, separated by commas", EXAMPLES[name],
+                                key=f"sweep_values_{k}_{name}")
         try:
             axes.append(sweep.parse_axis(f"{name}={text}"))
         except ValueError as error:
@@ -77,9 +79,13 @@ def submit_more(svc, sub: Submitted) -> None:
     for cell in sub.pending:
         try:
             job = svc.submit(state.session_id(), cell.settings, presenter=state.presenter())
-        except LimitError as error:
+        except LimitError as error:  # this session's runs at once: the next waits its turn
             sub.refusal = str(error)
             return
+        except ValueError as error:  # settings the service refuses: this run cannot train, the rest go on
+            sub.refused[cell.index] = str(error)
+            sub.jobs[cell.index] = -1
+            continue
         sub.jobs[cell.index] = job.id
     sub.refusal = None
 
@@ -134,12 +140,15 @@ def results_ui() -> None:
         ui.ticking = False
         st.rerun()  # the last run ended: the whole page again, without the timer
     failed = [job for job in ours if job.status == "failed"]
-    st.progress(len(results) / len(sub.cells), text=f"{len(results)} of {len(sub.cells)} runs done · {running} "
+    finished = (len(results) + len(sub.refused)) / len(sub.cells)
+    st.progress(finished, text=f"{len(results)} of {len(sub.cells)} runs done · {running} "
                 f"training · {sum(job.status == 'queued' for job in ours)} queued · {len(sub.pending)} waiting")
     if sub.refusal and sub.pending:
         st.caption(f"The next runs wait for this session's turn: {sub.refusal}")
     for job in failed:
         st.error(f"{job.label} failed: {job.error}", icon=":material/error:")
+    for index, reason in sub.refused.items():
+        st.error(f"The run {sub.cells[index].label(sub.axes)} was refused: {reason}", icon=":material/block:")
     axes = [(axis.name, list(axis.values)) for axis in sub.axes]
     hover = hover_of(sub, results)
     left, right = st.columns(2)
@@ -198,14 +207,13 @@ else:
         st.error(str(error), icon=":material/error:")
 if cells:
     limits = state.service().limits
-    too_big = [cell for cell in cells if run_work(cell.settings.problem, cell.settings.model, cell.settings.train)
-               > limits.run_work]
+    work = {cell.index: run_work(cell.settings.problem, cell.settings.model, cell.settings.train) for cell in cells}
+    too_big = [cell for cell in cells if work[cell.index] > limits.run_work]
     busy = ui.submitted is not None and bool(ui.submitted.pending or any(
         job.active for job in state.my_jobs() if job.id in ui.submitted.jobs.values()))
     if too_big and not state.presenter():
         st.warning(limits.refuse("run_work", f"The run {too_big[0].label(axes)} would train "
-                                 f"{run_work(too_big[0].settings.problem, too_big[0].settings.model, too_big[0].settings.train):.3g} "
-                                 "sample-parameters").args[0], icon=":material/block:")
+                                 f"{work[too_big[0].index]:.3g} sample-parameters").args[0], icon=":material/block:")
     elif st.button(f"Run the sweep: {len(cells)} runs", type="primary", key="sweep_run", icon=":material/grid_on:",
                    disabled=busy, help="Wait for the sweep under way to end first." if busy else None):
         ui.submitted = Submitted(axes, cells)

@@ -144,7 +144,7 @@ def open_link() -> None:
         return
     scene = params.get("scene", "1")
     if not play(tour, params["tour"] if params["tour"] == BUILTIN_NAME else pack(tour),
-                int(scene) - 1 if scene.isdecimal() else 0):
+                int(scene) - 1 if scene.isdecimal() and len(scene) <= 3 else 0):
         ui.notes.insert(0, "None of the link's tour's scenes can be shown here.")
 
 
@@ -167,8 +167,8 @@ def bar(pages: dict[str, st.Page], current: st.Page) -> None:
     PageUp / PageDown, what presentation clickers send), the jump list, presenter mode and Exit. A scene just
     chosen on another page than this one switches to it."""
     ui = page_state()
-    for note in ui.notes:
-        st.warning(note, icon=":material/slideshow:")
+    for note in ui.notes:  # they quote the tour's own text: shown as typed
+        st.warning(plain_markdown(note), icon=":material/slideshow:")
     ui.notes.clear()
     if not ui.playing or not ui.tour:
         return
@@ -208,9 +208,12 @@ def presenter_toggle() -> None:
                       "projector. A link with present=1 opens in it.")
 
 
-def add_to_tour(page: str, view: dict[str, str], title: str) -> None:
-    """"Add to tour": the page's current view becomes the last scene of the tour being written."""
+def add_to_tour(page: str, view, title: str) -> None:
+    """"Add to tour": the page's current view (a dict, or a function that makes it when the button is clicked: a
+    fragment may have changed the view since the page drew the button) becomes the last scene of the tour being
+    written."""
     ui = page_state()
+    view = view() if callable(view) else view
     if len(ui.draft) >= 40:
         st.toast("Your tour has 40 scenes, the most a tour holds.", icon=":material/block:")
         return
@@ -218,9 +221,10 @@ def add_to_tour(page: str, view: dict[str, str], title: str) -> None:
     st.toast(f"Added as scene {len(ui.draft)} of your tour (the Tour page edits it).", icon=":material/add_to_queue:")
 
 
-def add_button(where, page: str, view: dict[str, str], title: str, key: str) -> None:
-    """The "Add to tour" button of a page, for a view that a link can hold (nothing when `view` is empty)."""
-    where.button("Add to tour", key=key, icon=":material/add_to_queue:", disabled=not view,
+def add_button(where, page: str, view, title: str, key: str, possible: bool = True) -> None:
+    """The "Add to tour" button of a page (`view`: as add_to_tour takes it), disabled when the view is not one a
+    link can hold (`possible`)."""
+    where.button("Add to tour", key=key, icon=":material/add_to_queue:", disabled=not possible,
                  on_click=add_to_tour, args=(page, view, title),
                  help="Take this view as the next scene of your tour (the Tour page plays and edits it)."
-                 if view else "Only a saved model's views can go into a tour.")
+                 if possible else "Only a saved model's views can go into a tour.")

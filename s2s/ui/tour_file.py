@@ -115,7 +115,7 @@ def _scene(raw) -> Scene:
     page, view = raw.get("page"), raw.get("view", {})
     if not isinstance(title, str) or not isinstance(narration, str):
         raise TourError("its title and narration must be text")
-    if page not in PAGES:
+    if not isinstance(page, str) or page not in PAGES:
         raise TourError(f"page “{str(page)[:20]}” is not one a scene can show ({', '.join(PAGES)})")
     if not isinstance(view, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in view.items()):
         raise TourError("its view must map parameter names to text")

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from s2s.ui import tour
-from s2s.ui.tour_file import BUILTIN_NAME, MAX_BYTES, Tour, TourError, builtin, dumps, loads, pack, plain_markdown
+from s2s.ui.tour_file import (BUILTIN_NAME, MAX_BYTES, MAX_LINK_CHARS, Tour, TourError, builtin, dumps, loads,
+                               pack, plain_markdown)
 
 ui = tour.page_state()
 
@@ -56,12 +57,12 @@ def upload_ui() -> None:
     try:
         opened = loads(upload.getvalue(), upload.name)
     except TourError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(plain_markdown(str(error)), icon=":material/error:")  # it quotes the file
         return
     checked = tour.usable(opened)
     st.markdown(f"**{plain_markdown(checked.title)}**: {len(checked.scenes)} scenes")
     for note in checked.skipped:
-        st.warning(f"Left out: {note}.", icon=":material/block:")
+        st.warning(plain_markdown(f"Left out: {note}."), icon=":material/block:")
     if not checked.scenes:
         return
     scene_list(checked)
@@ -84,7 +85,8 @@ def remove(index: int) -> None:
 
 
 def edited(index: int, field: str) -> None:
-    ui.draft[index] = replace(ui.draft[index], **{field: st.session_state[ui.key(f"{field}_{ui.draft_version}_{index}")]})
+    value = st.session_state[ui.key(f"{field}_{ui.draft_version}_{index}")]
+    ui.draft[index] = replace(ui.draft[index], **{field: value})
 
 
 def draft_ui() -> None:
@@ -111,16 +113,22 @@ def draft_ui() -> None:
                          args=(k, "narration"))
             st.caption(" · ".join(f"{name} = {value}" for name, value in scene.view.items()))
     written = Tour(ui.draft_title or "My tour", tuple(ui.draft))
+    text, packed = dumps(written), pack(written)
+    if len(text.encode()) > MAX_BYTES or len(packed) > MAX_LINK_CHARS:
+        st.warning(f"Your tour is over what a tour file ({MAX_BYTES // 1024} KiB) or a link ({MAX_LINK_CHARS:,} "
+                   "characters) may hold: shorten the narrations or remove scenes to play, save or share it.",
+                   icon=":material/block:")
+        return
     cols = st.columns([1, 1, 1, 2], vertical_alignment="center")
     with cols[0]:
-        play_button(written, pack(written), "play_draft", "Play yours")
-    cols[1].download_button("Download", dumps(written), file_name="tour.json", mime="application/json",
+        play_button(written, packed, "play_draft", "Play yours")
+    cols[1].download_button("Download", text, file_name="tour.json", mime="application/json",
                             key=ui.key("download"), icon=":material/download:")
     cols[2].button("Clear", key=ui.key("clear"), icon=":material/delete_sweep:",
                    on_click=lambda: load_draft(Tour("My tour", ())))
     with cols[3].popover("Link", icon=":material/link:"):
         st.caption("This link plays your tour in any browser that has these models:")
-        st.code(f"{st.context.url or ''}?{urlencode({'tour': pack(written), 'scene': '1'})}", language=None,
+        st.code(f"{st.context.url or ''}?{urlencode({'tour': packed, 'scene': '1'})}", language=None,
                 wrap_lines=True)
 
 

@@ -15,8 +15,9 @@ share.open_scene(ui)
 presenting = state.presenting()  # presenter mode: no title, no Share (the tour's bar says what this is)
 # A tour's scene in presenter mode shows what the scene needs: its source, its decode (or its strategy view), the
 # training slider if it picks a snapshot. The model, feedback and what-if are the scene's.
-staged = presenting and state.scene("explore") is not None
-strategy = st.session_state.get(ui.key("strategy")) if staged else None
+scene = state.scene("explore")
+staged = presenting and scene is not None
+strategy = ui.scene_strategy if staged else None
 if not presenting:
     title_col, add_col, share_col = st.columns([5, 1, 1], vertical_alignment="bottom")
     title_col.title("Explore")
@@ -41,7 +42,7 @@ forced = controls.forced_of(view, steps) if staged else controls.what_if_ui(ui, 
 
 svc = state.require_worker()
 samples = None if choice.job else timeline.timeline_of(svc, choice)
-slider = samples and not (staged and view.snapshot is None)
+slider = samples and not (staged and "snapshot" not in scene["view"])
 snapshot = timeline.training_ui(ui, view, samples, compact=staged) if slider else None
 decoded = stepping.decode(svc, choice, source, feed, forced, snapshot)  # stops the page if the model cannot
 view.follow((tuple(source), feed, tuple(sorted(forced.items()))), steps)
@@ -55,8 +56,11 @@ timeline.follow_replay(ui, view, choice.key, samples)
 link = share.share_link(choice, view, feed)
 if not presenting:
     share.share_ui_in(share_col, link)
-    add_button(add_col, "explore", {**link, "strategy": st.session_state.get(ui.key("strategy"))},
-               "Explore: " + " ".join(map(str, source)), key=ui.key("add_to_tour"))
+    def current_view() -> dict[str, str]:  # at the click: Step and the views' picker rerun only their fragments
+        return {**share.link_of(choice, view, ui.feed), "strategy": st.session_state.get(ui.key("strategy"))}
+
+    add_button(add_col, "explore", current_view, "Explore: " + " ".join(map(str, source)), key=ui.key("add_to_tour"),
+               possible=bool(link))
 subject = views.Subject(choice, source, decoded.expected, decoded.greedy, samples, snapshot)
 if staged and strategy:  # the scene is about the strategy view: it is the figure on screen
     st.fragment(views.strategies_ui)(subject, strategy)

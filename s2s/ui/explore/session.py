@@ -62,6 +62,7 @@ class ExploreState:
     link_read: bool = False     # this session's URL was read (once: later changes to it are the page's own)
     link_notes: list[str] = field(default_factory=list)  # what was wrong with the link that opened the page
     scene_serial: int = 0       # the last tour scene applied (s2s/ui/tour.py): each is applied once
+    scene_strategy: str | None = None  # the strategy view that scene opens
     live_fresh: bool = False    # set by a full page run: the live timer's first run there is not a tick
     feed: str = "argmax"        # the decoder feedback, for every model
     speed: float = 0.6          # Play's seconds per step (and per snapshot, through training)

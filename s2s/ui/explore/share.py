@@ -12,6 +12,7 @@ from s2s.service import ServiceError
 from s2s.ui import state
 from s2s.ui.explore import links
 from s2s.ui.explore.session import ExploreState, View, new_view
+from s2s.ui.tour_file import plain_markdown
 
 
 def open_link(ui: ExploreState) -> None:
@@ -33,7 +34,8 @@ def open_scene(ui: ExploreState) -> None:
         return
     ui.scene_serial = scene["serial"]
     params = dict(scene["view"])
-    st.session_state[ui.key("strategy")] = params.pop("strategy", None)
+    ui.scene_strategy = params.pop("strategy", None)
+    st.session_state[ui.key("strategy")] = ui.scene_strategy  # the picker shows it, outside presenter mode
     _open(ui, params)
 
 
@@ -77,9 +79,9 @@ def apply(ui: ExploreState, linked: links.LinkedView, key: str, problem) -> None
 
 def link_warning(ui: ExploreState) -> None:
     """What the link that opened the page asked for and could not have, in one warning, once."""
-    if ui.link_notes:
-        st.warning("The link that opened this page could not be followed in full: "
-                   + "; ".join(ui.link_notes) + ".", icon=":material/link_off:")
+    if ui.link_notes:  # they quote the link: shown as typed, never as Markdown
+        st.warning(plain_markdown("The link that opened this page could not be followed in full: "
+                                  + "; ".join(ui.link_notes) + "."), icon=":material/link_off:")
         ui.link_notes.clear()
 
 
