@@ -47,6 +47,24 @@ class History:
         out.update({name: getattr(self, name)[evaluations:] for name in PER_EVALUATION})
         return out
 
+    def up_to(self, samples: int) -> "History":
+        """A copy of this history as it was when `samples` samples had been seen (a resumed run goes on from it)."""
+        batches = sum(1 for seen in self.samples if seen <= samples)
+        evaluations = sum(1 for seen in self.eval_samples if seen <= samples)
+        copy = History(batch_size=self.batch_size)
+        copy.extend({**{name: getattr(self, name)[:batches] for name in PER_BATCH},
+                     **{name: getattr(self, name)[:evaluations] for name in PER_EVALUATION}})
+        return copy
+
+    def cut_at(self, samples: int) -> None:
+        """Drop what was recorded after `samples` samples (in place: pages hold this object)."""
+        batches = sum(1 for seen in self.samples if seen <= samples)
+        evaluations = sum(1 for seen in self.eval_samples if seen <= samples)
+        for name in PER_BATCH:
+            del getattr(self, name)[batches:]
+        for name in PER_EVALUATION:
+            del getattr(self, name)[evaluations:]
+
     def extend(self, increment: dict) -> None:
         """Append an `increment()` of another copy of this history (the one training in a worker)."""
         # `downsampled` reads the lengths of eval_exact and loss, then cuts the other lists there: while another

@@ -42,6 +42,17 @@ class RunningOn:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """A run whose node died goes on from its latest weights (`samples` seen) on another node: what it recorded
+    after that point is dropped, and the history says where it resumed."""
+
+    node: str
+    samples: int
+    lost_node: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class JobSettings:
     """What a training job trains: the service hands it to the runner, the runner to the job."""
 

@@ -40,7 +40,11 @@ class TrainResult:
 class Trainer:
     """Builds a seeded model and its data for one run; `run()` fits it and can be stopped from any thread."""
 
-    def __init__(self, problem: ProblemConfig, model_config: ModelConfig, train_config: TrainConfig):
+    def __init__(self, problem: ProblemConfig, model_config: ModelConfig, train_config: TrainConfig,
+                 resume: tuple[int, list, History] | None = None):
+        """`resume`: (samples seen, the training network's weights then, the history up to then) of a run that
+        was cut short (its node died): this run goes on from there with the same data, and the learning rate where
+        the schedule had it (Adam's moments start afresh)."""
         check_fits_memory(problem, train_config)
         self.problem, self.model_config, self.config = problem, model_config, train_config
         self.stop_event = threading.Event()
@@ -56,6 +60,10 @@ class Trainer:
         self.data = generate(problem, train_config.samples, seed=[train_config.seed, 0])
         self.holdout = generate(problem, train_config.eval_size, seed=[train_config.seed, 1])
         self.history = History(batch_size=train_config.batch_size)
+        self.resumed_at = 0
+        if resume is not None:
+            self.resumed_at, weights, self.history = resume
+            self.model.training.set_weights(weights)
         self.recorder = Recorder(self.total_samples, train_config.batch_size, self.model.count_params(),
                                  train_config.snapshots)
         self.reason = "not started"
@@ -182,11 +190,20 @@ class _Run:
                   for array in (data.source, data.decoder_input, data.target)]
         self.start = time.perf_counter()
         trainer.reason = "running"
-        for epoch in range(config.epochs):
+        first_epoch, first_batch = divmod(trainer.resumed_at, config.samples)
+        first_batch //= config.batch_size
+        if trainer.resumed_at:  # a resumed run: the schedule's step, the next evaluation and the clock go on
+            trainer.model.training.optimizer.iterations.assign(first_epoch * batches + first_batch)
+            self.seen = trainer.resumed_at
+            self.next_eval = self.seen + config.eval_every
+            self.start -= self.history.seconds[-1] if self.history.seconds else 0.0
+        for epoch in range(first_epoch, config.epochs):
             trainer.model.training.reset_metrics()  # as fit() does: the logged means run over one epoch
             self.epoch_start_seen = epoch * config.samples
-            self.running = (0, 0.0, 0.0)  # (samples, loss sum, accuracy sum) so far in this epoch
-            batch = 0
+            batch = first_batch if epoch == first_epoch else 0
+            # (samples, loss sum, accuracy sum) so far in this epoch, counted from where its metrics were reset
+            self.offset = batch * config.batch_size
+            self.running = (0, 0.0, 0.0)
             while batch < batches and trainer.reason == "running":
                 if trainer.stop_event.is_set() and self.history.loss:  # before the first batch: train it, keep it
                     trainer.reason = "stopped"
@@ -233,10 +250,12 @@ class _Run:
         config, history = self.trainer.config, self.history
         in_epoch = min((batch + 1) * config.batch_size, config.samples)
         self.seen = self.epoch_start_seen + in_epoch
-        # Keras's metrics are running means over the epoch; this batch's own value is the difference of the sums.
+        # Keras's metrics are running means over the epoch (from a resumed run's first batch, in its first epoch);
+        # this batch's own value is the difference of the sums.
+        counted = in_epoch - self.offset
         previous, loss_sum, accuracy_sum = self.running
-        size = in_epoch - previous
-        self.running = (in_epoch, loss_mean * in_epoch, accuracy_mean * in_epoch)
+        size = counted - previous
+        self.running = (counted, loss_mean * counted, accuracy_mean * counted)
         history.samples.append(self.seen)
         history.loss.append((self.running[1] - loss_sum) / size)
         history.token_accuracy.append((self.running[2] - accuracy_sum) / size)

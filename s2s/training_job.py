@@ -150,7 +150,7 @@ def train_and_save(conn: Connection, trainer, abandoned: threading.Event) -> Tra
     from s2s.config import EVAL_N, EVAL_SEED
     from s2s.evaluate import evaluate
 
-    sent = [0, 0]  # batches and evaluations already sent
+    sent = [len(trainer.history.loss), len(trainer.history.eval_exact)]  # already sent (a resumed run's: before)
 
     def on_progress(p) -> None:
         increment = p.history.increment(*sent)

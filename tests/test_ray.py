@@ -87,12 +87,41 @@ def test_stop_ends_a_run_on_the_cluster_and_keeps_its_model(service):
     assert job.history.samples[-1] < LONG.train.samples
 
 
+def node_of(ray_cluster, job):
+    """The cluster node a run trains on (its name ends with the node id's first 8 characters)."""
+    return next(n for n in ray_cluster.worker_nodes if n.node_id.startswith(job.node.split("(")[1].rstrip(")")))
+
+
+def test_a_run_whose_node_dies_resumes_on_a_free_node_from_its_latest_weights(service, cluster):
+    ray_cluster, _ = cluster
+    wait_for(lambda: not any(job.active for job in service.jobs(OWNER)), what="the earlier runs")
+    job = service.submit(OWNER, MEDIUM)  # the other node is free (its warm actor waits)
+    wait_for(lambda: job.status == "running" and job.live is not None and job.live.samples_seen >= 2000,
+             what="the run's first live weights")
+    first_node = job.node
+    ray_cluster.remove_node(node_of(ray_cluster, job))
+    wait_for(lambda: job.note and "Resumed at" in job.note, what="the resume")
+    assert job.node != first_node and f"node {first_node} stopped answering" in job.note
+    wait_for(lambda: job.status == "completed", what="the resumed run")
+    samples = job.history.samples
+    assert samples == sorted(set(samples)) and samples[-1] == MEDIUM.train.samples  # no batch twice, none missing
+    assert all(b - a == MEDIUM.train.batch_size for a, b in zip(samples, samples[1:]) if b != samples[-1])
+    resumed_at = int(job.note.split("Resumed at ")[1].split(" samples")[0].replace(",", ""))
+    assert 2000 <= resumed_at < MEDIUM.train.samples
+    card = store.read_card(job.directory)
+    assert card["history"]["samples"][-1] == MEDIUM.train.samples and card["history"]["samples"][0] == 64
+    assert job.result["exact_accuracy"] > 0.2  # it went on learning (the first batches: ~0.1)
+    ray_cluster.add_node(num_cpus=1)  # two nodes again, for the test below
+    ray_cluster.wait_for_nodes()
+    wait_for(lambda: ray.cluster_resources().get("CPU", 0) >= 2, what="the new node")
+
+
 def test_a_node_that_dies_fails_its_run_with_the_reason_and_the_other_completes(service, cluster):
     ray_cluster, nodes = cluster
     doomed, other = service.submit(OWNER, LONG), service.submit(OWNER, MEDIUM)
     wait_for(lambda: doomed.status == "running" and other.status == "running" and len(doomed.history.loss) > 3,
              what="both runs training")
-    node = next(n for n in nodes if n.node_id.startswith(doomed.node.split("(")[1].rstrip(")")))
+    node = node_of(ray_cluster, doomed)
     assert other.status == "running"  # still training when the other node goes
     ray_cluster.remove_node(node)
     wait_for(lambda: doomed.status == "failed", what="the dead node's run reported")

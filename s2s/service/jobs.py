@@ -23,6 +23,7 @@ from s2s.history import History
 from s2s.messages import (
     JobSettings,
     LiveWeights,
+    Resumed,
     RunningOn,
     TrainingDone,
     TrainingFailed,
@@ -107,7 +108,8 @@ class TrainingJobs:
         self._jobs: dict[int, Job] = {}
         self._closed = False
         self._handlers = {TrainingStarted: self._started, TrainingProgress: self._progress, LiveWeights: self._live,
-                          TrainingDone: self._done, TrainingFailed: self._failed, RunningOn: self._running_on}
+                          TrainingDone: self._done, TrainingFailed: self._failed, RunningOn: self._running_on,
+                          Resumed: self._resumed}
 
     def submit(self, owner: str, spec: JobSettings) -> Job:
         """Queue a training run for `owner`; it starts as soon as a slot is free. Bad settings raise ValueError."""
@@ -217,6 +219,13 @@ class TrainingJobs:
     def _running_on(self, job: Job, message: RunningOn) -> None:
         with self._lock:
             job.node = message.node
+
+    def _resumed(self, job: Job, message: Resumed) -> None:
+        with self._lock:
+            job.history.cut_at(message.samples)
+            job.node, job.live = message.node, None
+            job.note = (f"Resumed at {message.samples:,} samples on node {message.node}: node {message.lost_node} "
+                        f"stopped answering ({message.reason}).")
 
     def _started(self, job: Job, message: TrainingStarted) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from s2s.messages import JobSettings, RunningOn, TrainingDone, TrainingFailed, TrainingStarted
+from s2s.messages import JobSettings, Resumed, RunningOn, TrainingDone, TrainingFailed, TrainingStarted
 from s2s.service.processes import ServiceError
 
 ADDRESS_ENV, CPUS_ENV = "S2S_RAY_ADDRESS", "S2S_RAY_CPUS"
@@ -69,18 +69,19 @@ class TrainingActor:
         """Import TensorFlow and the trainer now, while no job waits for them (seconds, once per actor)."""
         import s2s.train  # noqa: F401
 
-    def start(self, settings: JobSettings) -> None:
-        """Train `settings` (this actor's next job: the last one has sent its TrainingDone or TrainingFailed)."""
+    def start(self, settings: JobSettings, resume=None) -> None:
+        """Train `settings` (this actor's next job: the last one has sent its TrainingDone or TrainingFailed); with
+        `resume` (samples seen, weights, history), go on with a run whose node died."""
         self.outbox, self.trainer = _Outbox(), None
         self.stop_asked, self.abandoned = threading.Event(), threading.Event()
-        threading.Thread(target=self._train, args=(settings,), daemon=True, name="s2s-ray-job").start()
+        threading.Thread(target=self._train, args=(settings, resume), daemon=True, name="s2s-ray-job").start()
 
-    def _train(self, settings: JobSettings) -> None:
+    def _train(self, settings: JobSettings, resume) -> None:
         from s2s.training_job import failure_message, train_and_save
         from s2s.train import Trainer
 
         try:
-            self.trainer = Trainer(settings.problem, settings.model, settings.train)
+            self.trainer = Trainer(settings.problem, settings.model, settings.train, resume=resume)
             if self.stop_asked.is_set():
                 self.trainer.stop()
             self.outbox.send(TrainingStarted(self.trainer.total_samples))
@@ -98,6 +99,14 @@ class TrainingActor:
         self.stop_asked.set()
         if self.trainer is not None:
             self.trainer.stop()
+
+
+class _Lost(Exception):
+    """The actor of a run stopped answering; `live`: the latest weights it sent (None if none)."""
+
+    def __init__(self, reason: str, live):
+        super().__init__(reason)
+        self.reason, self.live = reason, live
 
 
 class _RayJob:
@@ -164,8 +173,9 @@ class RayRunner:
                 actor.warm.remote()
                 self._idle.append((actor, 0))
 
-    def _take_actor(self):
-        """An idle actor that still answers (its node may have gone meanwhile), else a new one."""
+    def _take_actor(self, wait: float = 120):
+        """An idle actor that still answers (its node may have gone meanwhile), else a new one (placed within
+        `wait` seconds)."""
         while True:
             with self._lock:
                 if not self._idle:
@@ -176,7 +186,11 @@ class RayRunner:
             except Exception:  # noqa: BLE001 - its node has gone: forget it
                 self.ray.kill(actor)
         actor = self.actor_class.remote()
-        return actor, self.ray.get(actor.node.remote(), timeout=120), 0
+        try:
+            return actor, self.ray.get(actor.node.remote(), timeout=wait), 0
+        except Exception:
+            self.ray.kill(actor)  # not placed: it must not take a CPU later, unasked
+            raise
 
     def _release(self, job: _RayJob) -> None:
         """After its job: the actor waits for the next run, if a slot's actor is missing and it has room for one."""
@@ -198,16 +212,50 @@ class RayRunner:
             raise ServiceError(f"The Ray cluster at {self.address} could not start the run: {error}") from None
         job = _RayJob(actor, self, done + 1)
         report(RunningOn(node))
-        threading.Thread(target=self._follow, args=(job, node, report), daemon=True, name="s2s-ray-follow").start()
+        threading.Thread(target=self._follow, args=(job, node, settings, report), daemon=True,
+                         name="s2s-ray-follow").start()
         return job
 
-    def _follow(self, job: _RayJob, node: str, report) -> None:
-        """Poll the actor's messages until its last one; a node or actor that dies ends the run as failed."""
+    def _follow(self, job: _RayJob, node: str, settings: JobSettings, report) -> None:
+        """Poll the actor's messages until its last one. An actor whose node dies: the run goes on from its latest
+        weights on another node if one is free, else it ends as failed with the reason."""
+        from s2s.history import History
+
+        history, live = History(batch_size=settings.train.batch_size), None  # what the run sent, to resume it
+        while True:
+            try:
+                self._poll(job, report, history)
+                return
+            except _Lost as lost:
+                live = lost.live or live
+                reason = lost.reason
+            if job.ended.is_set():
+                return
+            try:  # an actor that only stopped answering for a moment would train on, holding its CPU
+                self.ray.kill(job.actor)
+            except Exception:  # noqa: BLE001 - gone with its node
+                pass
+            resumed = self._resume(job, node, settings, history, live, reason, report)
+            if resumed is None:
+                job.ended.set()
+                report(TrainingFailed(f"The run's node {node} stopped answering ({reason}). No other node was free "
+                                      "to take it on, so the run was lost; the other runs train on."))
+                return
+            node = resumed
+
+    def _poll(self, job: _RayJob, report, history) -> None:
+        from s2s.messages import LiveWeights, TrainingProgress
+
+        live = None
         try:
             while True:
                 for message in self.ray.get(job.actor.poll.remote()):
                     if isinstance(message, (TrainingDone, TrainingFailed)):
                         job.ended.set()
+                    if isinstance(message, (TrainingProgress, TrainingDone)):
+                        history.extend(message.increment)
+                    elif isinstance(message, LiveWeights):
+                        live = message
                     if isinstance(message, TrainingDone):
                         self._release(job)  # before the report, whose scheduling may start the next run here
                     elif job.ended.is_set():
@@ -217,15 +265,29 @@ class RayRunner:
                         return
                 time.sleep(POLL_SECONDS)
         except Exception as error:  # noqa: BLE001 - RayActorError, ActorUnavailableError, a lost connection
-            if not job.ended.is_set():
-                job.ended.set()
-                try:  # an actor that only stopped answering for a moment would train on, holding its CPU
-                    self.ray.kill(job.actor)
-                except Exception:  # noqa: BLE001 - gone with its node
-                    pass
-                report(TrainingFailed(f"The run's node {node} stopped answering ({type(error).__name__}: "
-                                      f"{str(error).splitlines()[0][:200]}). The run was lost with it; the "
-                                      "other runs train on."))
+            raise _Lost(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}", live) from None
+
+    def _resume(self, job: _RayJob, lost_node: str, settings: JobSettings, history, live, reason: str,
+                report) -> str | None:
+        """Start the run again from its latest live weights on a free node; its node's name, or None."""
+        if live is None or not self._free():
+            return None
+        try:
+            actor, node, done = self._take_actor(wait=30)
+            actor.start.remote(settings, (live.samples_seen, live.weights, history.up_to(live.samples_seen)))
+        except Exception:  # noqa: BLE001 - no node could take it after all
+            return None
+        history.cut_at(live.samples_seen)
+        job.actor, job.number = actor, done + 1  # Stop and kill now reach the new actor
+        report(Resumed(node, live.samples_seen, lost_node, reason))
+        return node
+
+    def _free(self) -> bool:
+        """Whether a run could start now: a warm actor waits, or the cluster has a run's CPUs free."""
+        with self._lock:
+            if self._idle:
+                return True
+        return self.ray.available_resources().get("CPU", 0) >= self.cpus
 
     def close(self) -> None:
         """The cluster stays up for others: this app's actors and its connection end."""

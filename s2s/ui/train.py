@@ -102,6 +102,8 @@ def live_ui(job_id: int, log_loss: bool) -> None:
         if job.status in ("running", "stopping"):
             st.progress(min(seen / total, 1.0), text=f"{seen:,} / {total:,} samples{rate}{eta}")
         st.markdown(status_text(job))
+    if job.note and job.node:  # a run on a cluster resumed after its node died: where and why
+        st.info(job.note, icon=":material/restart_alt:")
     if job.history.loss:
         st.plotly_chart(view.chart_of(job, log_loss), key="live_chart")
     elif not job.active:
