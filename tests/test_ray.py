@@ -128,3 +128,26 @@ def test_a_node_that_dies_fails_its_run_with_the_reason_and_the_other_completes(
     assert f"node {doomed.node} stopped answering" in doomed.error and "the other runs train on" in doomed.error
     wait_for(lambda: other.status == "completed", what="the other run")
     assert other.directory is not None
+
+
+def test_the_cli_sweeps_on_the_cluster_when_s2s_ray_address_is_set(service, cluster, tmp_path, monkeypatch, capsys):
+    import json
+
+    from s2s.cli import main
+    from s2s.train import Trainer
+
+    wait_for(lambda: not any(job.active for job in service.jobs(OWNER)), what="the earlier runs")
+    service.training.runner.release_idle()  # the app's warm actors hold the CPUs: give them to the CLI
+    monkeypatch.setenv("S2S_RAY_ADDRESS", cluster[0].address)
+    assert main(["sweep", "--vary", "units=8,16", "--cardinality", "9", "--n-in", "4", "--n-out", "2",
+                 "--samples", "4000", "--batch-size", "64", "--lr", "0.01", "--snapshots", "4",
+                 "--out", str(tmp_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "started on the cluster" in captured.err
+    runs = json.loads(captured.out)["runs"]
+    assert [r["units"] for r in runs] == [8, 16] and all(r["reason"] == "completed" for r in runs)
+    alone = Trainer(SMALL.problem, ModelConfig(16), SMALL.train).run()
+    cell = store.load(tmp_path / "cell-02", warm_up=False)
+    for mine, theirs in zip(cell.model.training.get_weights(), alone.model.training.get_weights()):
+        np.testing.assert_allclose(mine, theirs, atol=1e-6)
+    assert (tmp_path / "sweep.csv").is_file() and runs[1]["model"] == str(tmp_path / "cell-02")

@@ -289,6 +289,13 @@ class RayRunner:
                 return True
         return self.ray.available_resources().get("CPU", 0) >= self.cpus
 
+    def release_idle(self) -> None:
+        """End the warm actors waiting for a run: their CPUs go back to the cluster (another app, a CLI sweep)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for actor, _ in idle:
+            self.ray.kill(actor)
+
     def close(self) -> None:
         """The cluster stays up for others: this app's actors and its connection end."""
         with self._lock:
