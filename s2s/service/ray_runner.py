@@ -246,7 +246,10 @@ class RayRunner:
     def _poll(self, job: _RayJob, report, history) -> None:
         from s2s.messages import LiveWeights, TrainingProgress
 
-        live = None
+        # The latest live weights whose batches the history already holds: a job sends its live weights before the
+        # progress report that covers them, and a run resumed from weights the history has not reached would miss
+        # those batches in its history.
+        live = candidate = None
         try:
             while True:
                 for message in self.ray.get(job.actor.poll.remote()):
@@ -255,7 +258,9 @@ class RayRunner:
                     if isinstance(message, (TrainingProgress, TrainingDone)):
                         history.extend(message.increment)
                     elif isinstance(message, LiveWeights):
-                        live = message
+                        candidate = message
+                    if candidate is not None and history.samples and history.samples[-1] >= candidate.samples_seen:
+                        live, candidate = candidate, None
                     if isinstance(message, TrainingDone):
                         self._release(job)  # before the report, whose scheduling may start the next run here
                     elif job.ended.is_set():
