@@ -40,7 +40,7 @@ def measure_ahead(views: list[dict[str, str]]) -> None:
     a scene that cannot be measured is left to say why when it is shown."""
     svc = state.service()
     options = state.model_options()
-    saved = {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
+    saved = state.saved_choices(options)
     work = []
     for view in views:
         wanted, _ = read_evaluate(view, {name: choice.problem for name, choice in saved.items()})
@@ -69,8 +69,7 @@ def measure_ahead(views: list[dict[str, str]]) -> None:
 def scene_ui(scene: dict, page) -> None:
     """The scene's chart of its model; `page` is the Evaluate page's state (its measurements are kept there)."""
     options = state.model_options()
-    saved = {key.removeprefix("saved:"): choice.problem for key, choice in options.items()
-             if key.startswith("saved:")}
+    saved = {name: choice.problem for name, choice in state.saved_choices(options).items()}
     wanted, notes = read_evaluate(scene["view"], saved)
     if wanted is None:
         st.warning("This scene cannot be shown here: " + "; ".join(notes) + ".", icon=":material/slideshow:")

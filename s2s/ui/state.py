@@ -179,6 +179,11 @@ def model_options(live: bool = False) -> dict[str, ModelChoice]:
     return options
 
 
+def saved_choices(options: dict[str, ModelChoice]) -> dict[str, ModelChoice]:
+    """The saved models among `options`, by name (what links and tours name)."""
+    return {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
+
+
 def active_key(options: dict[str, ModelChoice]) -> str | None:
     """The active model's key; falls back to classic (or the first model) when it is unset or gone."""
     key = st.session_state.get("active_model")

@@ -60,7 +60,7 @@ def page_state() -> TourState:
 def usable(tour: Tour) -> Tour:
     """`tour` without the scenes the models here cannot show; each left out is named in its `skipped`."""
     options = state.model_options()
-    saved = {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
+    saved = state.saved_choices(options)
 
     def snapshots(name: str | None) -> int:
         try:

@@ -41,7 +41,7 @@ def open_scene(ui: ExploreState) -> None:
 
 def _open(ui: ExploreState, params: dict[str, str]) -> None:
     options = state.model_options()
-    saved = {key.removeprefix("saved:"): choice for key, choice in options.items() if key.startswith("saved:")}
+    saved = state.saved_choices(options)
     name = params.get("model")
     if name in saved:
         state.set_active(state.saved_key(name))
