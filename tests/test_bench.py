@@ -10,8 +10,8 @@ import math
 from s2s import bench
 from s2s.config import ProblemConfig
 
-ROWS = ["data generation", "time to accuracy", "one decoder step", "exact accuracy of", "live view",
-        "peak memory"]
+ROWS = ["data generation", "time to ", "one decoder step", "exact accuracy of", "live view",
+        "peak memory", "whole process"]
 # --quick's pipeline at a size that runs in seconds: 2,000 classic samples, ours to 50 % within 4,000.
 TINY = bench.Setup("tiny", ProblemConfig(cardinality=9, n_in=4, n_out=2), samples=2_000, eval_one_by_one=5,
                    eval_n=500, target=0.5, cap=4_000, live_repeats=1)
