@@ -759,7 +759,7 @@ def report(room: Classroom, rss: dict, log_errors: list[str], shutdown_errors: l
     second = [r for r in room.runs if r.trainer == "trainer-2"][:1]
     return {
         "seconds": args.seconds, "contexts": args.contexts, "trainers": min(TRAINERS, args.contexts),
-        "seed": args.seed, "run_samples": args.run_samples,
+        "seed": args.seed, "run_samples": args.run_samples, "browser_nice": args.browser_nice,
         "cpu_percent_of_one_core": getattr(room, "cpu", {}),
         "errors": len(errors), "errors_by_kind": kinds, "error_details": errors,
         "explore": explore, "explore_by_model": per_model, "explore_latencies": room.latencies,
@@ -798,6 +798,7 @@ def print_report(figures: dict) -> None:
     rows.append(("the server's part, timed in it", "none measured" if not server else
                  f"n {server['n']} · p50 {server['p50']:.3f} s · p95 {server['p95']:.3f} s · max {server['max']:.2f} s",
                  "p50 ≤ 0.3 s", "" if not server else "met" if server["p50"] <= 0.3 else "NOT MET"))
+    rows.append(("browsers' niceness", str(figures["browser_nice"]), "", ""))
     rows.append(("everyone in (before the clock)", f"after {max(arrival):.0f} s" if arrival else "nobody", "", ""))
     cpu = figures["cpu_percent_of_one_core"]
     if cpu:
@@ -848,6 +849,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=180, help="how long the class works (default 180)")
     parser.add_argument("--contexts", type=int, default=10,
                         help=f"browser sessions at once, of which the first {TRAINERS} train (default 10)")
+    parser.add_argument("--browser-nice", type=int, default=0, metavar="N",
+                        help="run Chromium, its Playwright drivers and this script at niceness N (the server and its "
+                             "workers keep theirs; training runs at 10): in a real class the browsers are on other "
+                             "computers, and at 10 they stop taking the server's share of these cores (default 0)")
     parser.add_argument("--seed", type=int, default=1, help="seeds every user's choices and think times")
     parser.add_argument("--run-samples", type=int, default=RUN_SAMPLES,
                         help=f"training samples of each run (default {RUN_SAMPLES:,})")
@@ -889,6 +894,8 @@ def main() -> int:
     rss.start()
     try:
         app.wait_healthy()
+        if args.browser_nice:  # the server was started before: only what starts from here on inherits it
+            os.nice(args.browser_nice)
         cdp_port = free_port()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM,
