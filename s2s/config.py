@@ -118,8 +118,8 @@ class TrainConfig:
 
     samples: int = 100_000
     epochs: int = 1
-    batch_size: int = 256
-    learning_rate: float = 0.02
+    batch_size: int = 128
+    learning_rate: float = 0.03
     seed: int = 1
     target_accuracy: float | None = None
     schedule: str = "cosine"  # decay the learning rate to 0 over all the samples, or "constant"

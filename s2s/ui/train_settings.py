@@ -19,9 +19,10 @@ from s2s.ui.page_settings import PageSettings
 DEFAULTS, PROBLEM, MODEL = TrainConfig(), ProblemConfig(), ModelConfig()
 CLASSIC = PRESETS["classic"]
 FIXED, UNTIL_TARGET = "Fixed epochs", "Until target accuracy"
-# The time estimate before any run of this session: the default run's speed here (python -m s2s train, batch 256:
-# 8,200-12,500 samples/s measured over a day), scaled by the work per sample (parameters x time steps).
-REFERENCE_SPEED, REFERENCE_BATCH = 10_000, 256
+# The time estimate before any run of this session: the default run's speed here (python -m s2s train, batch 128:
+# 6,700-9,800 samples/s measured on the slower kind of machine, evaluations included or not), scaled by the work per
+# sample (parameters x time steps).
+REFERENCE_SPEED, REFERENCE_BATCH = 8_000, DEFAULTS.batch_size
 # What the preset buttons set: the tutorial's training (over a fixed number of epochs) or the fast defaults.
 TUTORIAL_PRESET = {"samples": CLASSIC.samples, "epochs": CLASSIC.epochs, "batch_size": CLASSIC.batch_size,
                    "learning_rate": CLASSIC.learning_rate, "schedule": CLASSIC.schedule, "mode": FIXED}
@@ -124,7 +125,7 @@ def training_ui(settings: TrainSettings, bar) -> None:
     left.button("Tutorial settings", key="preset_classic", on_click=settings.set, kwargs=TUTORIAL_PRESET,
                 help="100,000 samples, 1 epoch, batch 32, Adam 0.001: the tutorial's own.")
     right.button("Fast settings", key="preset_fast", on_click=settings.set, kwargs=FAST_PRESET,
-                 help="The defaults, measured fastest by `python -m s2s bench`: batch 256, Adam 0.02 decaying "
+                 help="The defaults, measured fastest by `python -m s2s bench`: batch 128, Adam 0.03 decaying "
                       "(cosine) over 100,000 samples, stopping at 99 % held-out exact accuracy.")
 
 def settings_ui(settings: TrainSettings) -> tuple[JobSettings | None, str | None]:
@@ -168,7 +169,7 @@ def work_per_sample(spec: JobSettings) -> int:
 
 def speed_estimate(spec: JobSettings, jobs: list[Job]) -> tuple[float | None, str]:
     """Samples/s to expect, and how it was estimated: from this session's last run with the same batch size
-    (scaled by the work per sample), else from this machine's default speed, for batch 256 only."""
+    (scaled by the work per sample), else from this machine's default speed, for the default batch size only."""
     work = work_per_sample(spec)
     for job in reversed(jobs):
         if job.spec.train.batch_size == spec.train.batch_size and job.elapsed and job.progress.samples_seen:
