@@ -32,9 +32,10 @@ def delta() -> dict:
     return {"type": "websocket.send", "bytes": answer.SerializeToString()}
 
 
-def serve(tmp_path, conversation: list[tuple[str, dict]]) -> tuple[list[dict], list[dict]]:
+def serve(tmp_path, conversation: list[tuple[str, dict]], send_seconds: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Play `conversation` ("in": a message the browser sends, "out": one the app sends) through the middleware
-    around a fake app; return the lines it wrote and what reached the browser."""
+    around a fake app whose every send takes `send_seconds`; return the lines it wrote and what reached the
+    browser."""
     path = tmp_path / "timing.jsonl"
     incoming = [message for way, message in conversation if way == "in"]
     sent: list[dict] = []
@@ -50,6 +51,7 @@ def serve(tmp_path, conversation: list[tuple[str, dict]]) -> tuple[list[dict], l
         return incoming.pop(0)
 
     async def send(message):
+        await asyncio.sleep(send_seconds)  # a browser slow to read: the connection's buffer is full
         sent.append(message)
 
     asyncio.run(RerunTiming(app, str(path))({"type": "websocket"}, receive, send))
@@ -62,8 +64,15 @@ def test_a_request_is_timed_to_the_end_of_its_run_with_the_text_it_carried(tmp_p
                     ("out", finished(ForwardMsg.FINISHED_SUCCESSFULLY))]
     lines, sent = serve(tmp_path, conversation)
     assert [line["texts"] for line in lines] == [["13 28 18 7 9 5"]]
-    assert lines[0]["finished"] >= lines[0]["received"] and lines[0]["seconds"] >= 0
+    assert lines[0]["finished"] >= lines[0]["received"] and 0 <= lines[0]["in_send"] <= lines[0]["seconds"]
     assert sent == [message for way, message in conversation if way == "out"]
+
+
+def test_the_time_spent_waiting_in_send_is_counted_apart(tmp_path):
+    lines, _ = serve(tmp_path, [("in", rerun("1 2 3")), ("out", delta()), ("out", delta()),
+                                ("out", finished(ForwardMsg.FINISHED_SUCCESSFULLY))], send_seconds=0.05)
+    # three sends of 50 ms each while the request waited, the last one the script_finished itself
+    assert 0.15 <= lines[0]["in_send"] <= lines[0]["seconds"]
 
 
 def test_a_run_cut_short_for_a_newer_request_ends_both_with_the_newer_run(tmp_path):

@@ -6,7 +6,12 @@ from the moment the server receives it to the moment it sends the `script_finish
 (a run cut short by a newer request, or by the page's own `st.rerun()`, does not end it; a fragment's request ends
 with its fragment's run). Each request becomes one JSON line in that file:
 
-    {"received": <time.time()>, "finished": <time.time()>, "seconds": ..., "texts": [string widget values]}
+    {"received": <time.time()>, "finished": <time.time()>, "seconds": ..., "in_send": ...,
+     "texts": [string widget values]}
+
+`in_send` is the part of those seconds spent inside the websocket's send while the request waited: a send waits
+when the connection's buffer is full, until the browser reads what was sent before (a browser that is slow to
+take its messages in, on cores it shares, makes the server's answer wait there).
 
 The texts are what the request carried in its text boxes (Explore's source, typed), so a benchmark can tell which
 line is the request its Enter sent. A page that measures this in the browser also counts the browser's time to
@@ -35,9 +40,10 @@ class RerunTiming:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        # Requests received and not yet answered, oldest first: (received, texts), full runs and fragments apart.
-        full: list[tuple[float, list[str]]] = []
-        fragments: list[tuple[float, list[str]]] = []
+        # Requests received and not yet answered, oldest first: [received, texts, seconds in send so far], full runs
+        # and fragments apart.
+        full: list[list] = []
+        fragments: list[list] = []
 
         async def timed_receive():
             message = await receive()
@@ -49,11 +55,14 @@ class RerunTiming:
                     state = request.rerun_script
                     texts = [w.string_value for w in state.widget_states.widgets
                              if w.WhichOneof("value") == "string_value" and len(w.string_value) <= MAX_TEXT]
-                    (fragments if state.fragment_id else full).append((time.time(), texts))
+                    (fragments if state.fragment_id else full).append([time.time(), texts, 0.0])
             return message
 
         async def timed_send(message):
+            started = time.time()
             await send(message)
+            for request in full + fragments:
+                request[2] += time.time() - started
             data = message.get("bytes") if message["type"] == "websocket.send" else None
             if data and (full or fragments):
                 answer = ForwardMsg()
@@ -70,8 +79,9 @@ class RerunTiming:
 
         await self.app(scope, timed_receive, timed_send)
 
-    def _write(self, answered: list[tuple[float, list[str]]]) -> None:
+    def _write(self, answered: list[list]) -> None:
         finished = time.time()
         with open(self.path, "a", encoding="utf-8") as log:
             log.writelines(json.dumps({"received": received, "finished": finished, "seconds": finished - received,
-                                       "texts": texts}) + "\n" for received, texts in answered)
+                                       "in_send": in_send, "texts": texts}) + "\n"
+                           for received, texts, in_send in answered)
