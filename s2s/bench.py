@@ -121,7 +121,7 @@ def _ours_to_target(setup: Setup) -> dict:
 
 
 def _whole_processes(setup: Setup, rows: _Rows) -> None:
-    """7. Whole processes, one after the other: the tutorial's script (_tutorial_script) against
+    """7. Whole processes, one after the other: the tutorial's script (classic_recipe.tutorial_script) against
     `python -m s2s train --target-accuracy T`, each from its start to its exit, imports and saving included."""
     import re
     import tempfile
