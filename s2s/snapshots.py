@@ -13,6 +13,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -69,8 +70,10 @@ class Timeline:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Timeline:
-        """Read a snapshots file with pickling off; anything but a well-formed timeline raises TimelineError."""
+    def load(cls, path: str | Path, pause: Callable[[], None] | None = None) -> Timeline:
+        """Read a snapshots file with pickling off; anything but a well-formed timeline raises TimelineError.
+        `pause` is called after each weight array is read and checked (the model service answers the requests
+        waiting there)."""
         path = Path(path)
         if not path.is_file():
             raise TimelineError(f"{path}: no such snapshots file.")
@@ -85,7 +88,11 @@ class Timeline:
                     raise TimelineError(f"{path}: not a Seq2Seq Studio snapshots file (expected format {FORMAT!r}).")
                 samples = data["samples"]
                 names = sorted((k for k in data.files if k.startswith("w")), key=lambda k: int(k[1:]))
-                weights = [data[k] for k in names]
+                weights = []
+                for name in names:
+                    weights.append(data[name])
+                    if pause is not None:
+                        pause()
         except TimelineError:
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:

@@ -148,14 +148,14 @@ def _without_optimizer(model: Seq2Seq):
     return copy
 
 
-def load_timeline(directory: str | Path) -> snapshots.Timeline | None:
+def load_timeline(directory: str | Path, pause=None) -> snapshots.Timeline | None:
     """The training timeline saved with a model, None when it has none; a damaged file raises ModelFileError
-    (the model itself still loads: a timeline is an extra)."""
+    (the model itself still loads: a timeline is an extra). `pause`: see snapshots.Timeline.load."""
     path = Path(directory) / SNAPSHOT_FILE
     if not path.exists():
         return None
     try:
-        return snapshots.Timeline.load(path)
+        return snapshots.Timeline.load(path, pause)
     except snapshots.TimelineError as error:
         raise ModelFileError(str(error)) from None
 

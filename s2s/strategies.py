@@ -13,7 +13,7 @@ Only the model's `encode` and `step` are called here, so the results unpickle wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -27,6 +27,7 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0  # the app offers 0.05..5
 MAX_SAMPLES = 10_000
 MAX_CONTEXT_SOURCES = 20_000
 DEFAULT_CONTEXT_SOURCES, CONTEXT_SEED = 2000, 11  # what Explore's context view shows first
+CONTEXT_CHUNK = 500  # sources encoded, or rows of distances, between two pauses of context_space (~10 ms each)
 _TINY = np.finfo(np.float32).tiny  # log(0) would be -inf: a softmax in float32 never quite reaches 0 anyway
 
 
@@ -228,15 +229,18 @@ def pca(x: np.ndarray, k: int = 2) -> PCA:
     return PCA(mean, components, variance[:k] / variance.sum())
 
 
-def nearest_neighbours(coords: np.ndarray) -> np.ndarray:
-    """For each point, the index of the nearest other point (Euclidean), 1,024 rows of distances at a time."""
+def nearest_neighbours(coords: np.ndarray, pause: Callable[[], None] | None = None) -> np.ndarray:
+    """For each point, the index of the nearest other point (Euclidean), CONTEXT_CHUNK rows of distances at a time
+    (`pause` called after each)."""
     squared = (coords ** 2).sum(axis=1)
     nearest = np.empty(len(coords), np.int64)
-    for start in range(0, len(coords), 1024):
-        rows = slice(start, start + 1024)
+    for start in range(0, len(coords), CONTEXT_CHUNK):
+        rows = slice(start, start + CONTEXT_CHUNK)
         d = squared[rows, None] + squared[None, :] - 2 * coords[rows] @ coords.T
         d[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
         nearest[rows] = d.argmin(axis=1)
+        if pause is not None:
+            pause()
     return nearest
 
 
@@ -278,14 +282,24 @@ def context_states(model: Seq2Seq, source) -> np.ndarray:
     return np.concatenate([h, c[:, : h.shape[1]]], axis=1)
 
 
-def context_space(model: Seq2Seq, n: int = DEFAULT_CONTEXT_SOURCES, seed: int = CONTEXT_SEED) -> ContextSpace:
+def context_space(model: Seq2Seq, n: int = DEFAULT_CONTEXT_SOURCES, seed: int = CONTEXT_SEED,
+                  pause: Callable[[], None] | None = None) -> ContextSpace:
+    """n seeded random sources' contexts in their first two principal components. `pause` is called between its
+    pieces (encoder chunks of CONTEXT_CHUNK sources, the PCA, nearest-neighbour blocks): the model service answers
+    the requests waiting there, so a space computed ahead never holds up a decode for more than one piece."""
     if not 10 <= n <= MAX_CONTEXT_SOURCES:
         raise ValueError(f"The context space needs between 10 and {MAX_CONTEXT_SOURCES:,} sources, got {n:,}.")
+    pause = pause or (lambda: None)
     sources = random_sources(model.problem, n, seed)
-    states = context_states(model, sources)
+    states = []
+    for start in range(0, n, CONTEXT_CHUNK):
+        states.append(context_states(model, sources[start:start + CONTEXT_CHUNK]))
+        pause()
+    states = np.concatenate(states)
     fitted = pca(states)
+    pause()
     coords = fitted.project(states)
     space = ContextSpace(sources, target_of(model.problem, sources), coords, fitted, seed, {})
-    nearest = nearest_neighbours(coords)
+    nearest = nearest_neighbours(coords, pause)
     space.separation = {name: neighbour_agreement(space.labels(name), nearest) for name in space.colourings()}
     return space

@@ -41,9 +41,9 @@ LIVE_BYTES = 24 * MiB        # networks of runs still training
 SPACES_BYTES = 16 * MiB      # context spaces (a few hundred kB each)
 CURVES_BYTES = 1 * MiB       # learning curves (a few kB each)
 MEASURES_BYTES = 16 * MiB    # evaluations and accuracies over training, by their settings (one of 100,000: 10 MB)
-# Chunk of an evaluation between two looks at the queue: ~30-80 ms on the shipped models, so a decode that
-# arrives meanwhile waits at most that long.
-EVALUATE_CHUNK = 2048
+# Chunk of an evaluation between two looks at the queue: 15-39 ms (median) on the shipped models on a quiet 2-core
+# AMD EPYC (1,024: 27-77 ms), so a decode that arrives meanwhile waits at most that long.
+EVALUATE_CHUNK = 512
 TRAIN_NICENESS = 10
 IDLE_SECONDS = 0.5
 
@@ -101,7 +101,7 @@ class InferenceWorker:
 
         if ref not in self.timelines:
             try:
-                timeline = store.load_timeline(ref[0])
+                timeline = store.load_timeline(ref[0], pause=self.serve_quick)  # a large one is read in pieces
                 if timeline is not None:
                     timeline.check_fits(self.model(ref).weight_shapes(), str(ref[0]))
             except ValueError as error:  # remembered, so a damaged file is read once, not on every page rerun
@@ -159,8 +159,9 @@ class InferenceWorker:
 
         from s2s import strategies
 
+        # In pieces, the requests waiting answered between two (so are those that come while it is computed ahead)
         space = self.spaces.get_or_make((ref, n, seed, snapshot), lambda: strategies.context_space(
-            self.at_snapshot(ref, snapshot), n, seed))
+            self.at_snapshot(ref, snapshot), n, seed, pause=self.serve_quick))
         if source is None:
             return space
         model = self.at_snapshot(ref, snapshot)
@@ -211,8 +212,8 @@ class InferenceWorker:
                 self.serve_quick()
                 self.handle(self.deferred.popleft())
                 continue
-            # Idle for IDLE_SECONDS: compute the default context space of one model a page has decoded (~0.1 s), so
-            # that a request waits for one such piece at most.
+            # Idle for IDLE_SECONDS: compute the default context space of one model a page has decoded (~0.1 s),
+            # answering the requests that come meanwhile between its pieces (~10 ms each).
             idle_work = self.idle_work()
             if idle_work and not self.conn.poll(IDLE_SECONDS):
                 key, work = idle_work

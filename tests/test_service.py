@@ -488,6 +488,31 @@ def test_a_worker_killed_mid_request_fails_that_request_with_a_message_and_the_n
                                   decode(store.load(tiny_saved).model, np.array([[1, 2, 3, 4]])).tokens)
 
 
+def test_a_decode_is_answered_between_the_pieces_of_a_context_space_and_of_a_timeline_load(tiny_saved):
+    """The inference worker in this process, on one end of a pipe: a decode waiting in the pipe is answered from
+    within a context space computed ahead and within a timeline's load, not after them."""
+    from multiprocessing import Pipe
+
+    from s2s.messages import InferenceRequest
+    from s2s.service.inference import model_ref
+    from s2s.strategies import CONTEXT_CHUNK
+    from s2s.worker import InferenceWorker
+
+    app_end, worker_end = Pipe()
+    worker = InferenceWorker(worker_end)
+    ref = model_ref(tiny_saved)
+    worker.model(ref)
+    app_end.send(InferenceRequest(1, "decode", {"ref": ref, "source": [1, 2, 3, 4], "variants": [("argmax", None)]}))
+    space = worker.context_space(ref, 3 * CONTEXT_CHUNK, 7, None)  # idle work calls exactly this
+    assert app_end.poll(0) and app_end.recv().id == 1  # answered from within: nothing else served the pipe
+    assert len(space.coords) == 3 * CONTEXT_CHUNK and not app_end.poll(0)
+    app_end.send(InferenceRequest(2, "decode", {"ref": ref, "source": [4, 3, 2, 1], "variants": [("argmax", None)]}))
+    assert worker.timeline(ref) is not None
+    reply = app_end.recv()
+    assert reply.id == 2 and reply.kind == "ok"
+    assert np.array_equal(reply.payload[0].tokens, decode(worker.model(ref), [4, 3, 2, 1]).tokens)
+
+
 def test_the_worker_cache_evicts_by_bytes_keeping_the_most_recent(tiny_model):
     from s2s.byte_cache import ByteCache, estimate_bytes
 

@@ -123,13 +123,21 @@ def test_context_space_places_a_typed_source_and_measures_separation(classic):
     assert np.allclose(point, space.coords[7], atol=1e-6)
 
 
+def test_a_context_space_pauses_between_its_pieces_and_is_the_same_space(classic):
+    pauses = []
+    space = context_space(classic, 1200, seed=4, pause=lambda: pauses.append(1))
+    assert len(pauses) == 3 + 1 + 3  # encoder chunks of 500, the PCA, nearest-neighbour blocks of 500
+    plain = context_space(classic, 1200, seed=4)
+    assert np.array_equal(space.coords, plain.coords) and space.separation == plain.separation
+
+
 def test_neighbour_agreement_of_separated_and_mixed_labels():
     coords = np.array([[0, 0], [0, 1], [10, 0], [10, 1.5]], float)
     nearest = nearest_neighbours(coords)
     assert nearest.tolist() == [1, 0, 3, 2]
     assert neighbour_agreement(np.array([1, 1, 2, 2]), nearest) == (1.0, 0.5)
     assert neighbour_agreement(np.array([1, 2, 1, 2]), nearest)[0] == 0.0
-    many = np.random.default_rng(1).normal(size=(2500, 2))  # more than one block of 1,024 rows
+    many = np.random.default_rng(1).normal(size=(2500, 2))  # more than one block of rows
     brute = ((many[:, None] - many[None]) ** 2).sum(-1) + np.diag(np.full(2500, np.inf))
     assert (nearest_neighbours(many) == brute.argmin(axis=1)).all()
 
