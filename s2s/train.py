@@ -23,6 +23,11 @@ from s2s.numpy_model import NumpySeq2Seq
 from s2s.snapshots import LIVE_SECONDS, Recorder, Timeline
 
 CHUNK_BATCHES = 8  # batches one call of the training graph trains at most (see Trainer._train_graph)
+# A run with a target evaluates NEAR_TARGET_SPLIT times as often once its last evaluation is within NEAR_TARGET of
+# the target: measured on the default problem, seeds 1-4, evaluating every 1,280 samples, 99.5 % was first seen after
+# 19,200-21,760 samples, where every 5,000 saw it after 20,480-25,600 (an evaluation of the 1,000 held-out sequences costs ~20 ms).
+NEAR_TARGET = 0.1
+NEAR_TARGET_SPLIT = 4
 
 
 @dataclass
@@ -285,8 +290,10 @@ class _Run:
         if self.seen >= self.next_eval:
             trainer.measure_holdout()
             evaluated = True
-            self.next_eval = self.seen + config.eval_every
-            if config.target_accuracy is not None and history.eval_exact[-1] >= config.target_accuracy:
+            target = config.target_accuracy
+            near = target is not None and history.eval_exact[-1] >= target - NEAR_TARGET
+            self.next_eval = self.seen + (max(1, config.eval_every // NEAR_TARGET_SPLIT) if near else config.eval_every)
+            if target is not None and history.eval_exact[-1] >= target:
                 trainer.reason = "target reached"
         if trainer.stop_event.is_set() and trainer.reason == "running":
             trainer.reason = "stopped"

@@ -4,7 +4,7 @@ import numpy as np
 
 from s2s.config import TrainConfig
 from s2s.evaluate import evaluate, spot_check
-from s2s.train import Trainer, train
+from s2s.train import NEAR_TARGET, NEAR_TARGET_SPLIT, Trainer, train
 from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
 
 
@@ -64,6 +64,14 @@ def test_target_accuracy_stops_as_soon_as_it_is_reached():
     assert result.history.eval_exact[-1] >= 0.9
     assert all(a < 0.9 for a in result.history.eval_exact[:-1])
     assert result.history.samples[-1] < 60_000
+    # Within NEAR_TARGET of it, a quarter of eval_every apart (to the batch); before, eval_every apart.
+    history, batch = result.history, config.batch_size
+    gaps = np.diff(history.eval_samples)
+    near = [a >= 0.9 - NEAR_TARGET for a in history.eval_exact[:-1]]
+    assert any(near) and not near[0]
+    for gap, was_near in zip(gaps, near):
+        assert (1000 // NEAR_TARGET_SPLIT <= gap < 1000 // NEAR_TARGET_SPLIT + batch) if was_near else \
+            1000 <= gap < 1000 + batch
 
 
 def test_evaluation_figures_agree_with_an_independent_count(tiny_model):
