@@ -2,8 +2,10 @@
 its own, for 35 s on one `streamlit run app.py`. Without Chromium or Playwright it skips and says why."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,42 @@ def test_a_small_class_sees_no_errors_and_every_run_leaves_a_usable_model(tmp_pa
         else:
             assert r["end"] in ("completed", "stopped") and r["model_usable"] is True, report
     assert figures["ok"] and done.returncode == 0, report
+
+
+def test_browser_nice_holds_every_thread_of_the_browsers_and_none_of_the_servers():
+    """Renicer (--browser-nice) on a stand-in tree: a process that starts a "server" (in a session of its own, as App
+    starts it, with a child of its own) and a "browser" with four threads; every thread of the browser and of the
+    root is held at the niceness, and the server's tree keeps its own."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from classroom import Renicer
+
+    script = ("import subprocess, sys, threading, time\n"
+              "child = [sys.executable, '-c', 'import subprocess, sys, time; subprocess.Popen([sys.executable, \"-c\", "
+              "\"import time; time.sleep(60)\"]); time.sleep(60)']\n"
+              "server = subprocess.Popen(child, start_new_session=True)\n"
+              "browser = subprocess.Popen([sys.executable, '-c', 'import threading, time; [threading.Thread("
+              "target=time.sleep, args=(60,), daemon=True).start() for _ in range(3)]; time.sleep(60)'])\n"
+              "print(server.pid, browser.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    root = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server, browser = map(int, root.stdout.readline().split())
+    renicer = Renicer(7, server, root=root.pid)
+    try:
+        time.sleep(0.5)  # the server's child has started
+        server_child = int(Path(f"/proc/{server}/task/{server}/children").read_text().split()[0])
+        renicer.start()
+        time.sleep(1.0)
+
+        def nice_of_threads(pid: int) -> set[int]:
+            return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+        assert len(os.listdir(f"/proc/{browser}/task")) == 4
+        assert nice_of_threads(browser) == nice_of_threads(root.pid) == {7}
+        assert nice_of_threads(server) == nice_of_threads(server_child) == {os.getpriority(os.PRIO_PROCESS, 0)}
+        assert renicer.threads_set >= 5
+    finally:
+        renicer.halt.set()
+        os.killpg(server, 9)  # the server's session: it and its child
+        for pid in (browser, root.pid):
+            os.kill(pid, 9)
+        root.wait()
