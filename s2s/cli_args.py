@@ -92,7 +92,7 @@ def _run_flags(train) -> None:
                        help=f"learning rate schedule (default {defaults.schedule})")
     train.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     train.add_argument("--target-accuracy", type=float, help="stop once held-out exact accuracy reaches this "
-                       "fraction (e.g. 0.999)")
+                       "fraction (e.g. 0.999), confirmed on 4x as many other sequences")
     train.add_argument("--eval-every", type=int, help=f"samples between held-out evaluations "
                        f"(default {defaults.eval_every:,})")
     train.add_argument("--eval-n", type=int, default=EVAL_N, help=f"sequences in the final evaluation (default {EVAL_N})")

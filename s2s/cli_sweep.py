@@ -50,7 +50,7 @@ def run(args) -> int:
         history = result.history
         results.append(sweep.CellResult(
             cell, evaluation.exact, history.samples[-1], result.elapsed, result.reason,
-            sweep.samples_to(settings.train.target_accuracy, history.eval_samples, history.eval_exact),
+            sweep.samples_to(settings.train.target_accuracy, result.reason, history.samples[-1]),
             tuple(history.eval_samples), tuple(history.eval_exact), where))
     return _sweep_report(args, axes, cells, results, out)
 
@@ -99,8 +99,8 @@ def _sweep_on_cluster(args, axes, cells, out: Path | None) -> list:
             where = str(write_model(message.model_files, out / f"cell-{cell.index + 1:02d}")) if out else ""
             results.append(sweep.CellResult(
                 cell, float(message.evaluation["exact_accuracy"]), history.samples[-1], message.elapsed,
-                message.reason, sweep.samples_to(cell.settings.train.target_accuracy, history.eval_samples,
-                                                 history.eval_exact),
+                message.reason, sweep.samples_to(cell.settings.train.target_accuracy, message.reason,
+                                                 history.samples[-1]),
                 tuple(history.eval_samples), tuple(history.eval_exact), where))
             print(f"[{cell.index + 1}/{len(cells)}] {cell.label(axes)}: {message.reason}, "
                   f"{100 * message.evaluation['exact_accuracy']:.2f} % exact", file=sys.stderr)

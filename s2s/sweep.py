@@ -156,17 +156,19 @@ class CellResult:
     samples: int                      # samples it trained on
     seconds: float                    # its training time
     reason: str                       # "completed", "target reached" or "stopped"
-    to_target: int | None = None      # samples at the first held-out evaluation at or past the target
+    to_target: int | None = None      # samples where it reached the target and stopped (see samples_to)
     eval_samples: tuple[int, ...] = ()
     eval_exact: tuple[float, ...] = ()
     model: str = ""                   # where its model is: a folder, or the app's run
 
 
-def samples_to(target: float | None, eval_samples, eval_exact) -> int | None:
-    """Samples seen at the first held-out evaluation at or past `target` (None without one, or never)."""
-    if target is None:
+def samples_to(target: float | None, reason: str, samples: int) -> int | None:
+    """Samples seen when the run reached `target` and stopped there (None without a target, or for a run that ended
+    otherwise). A held-out figure at the target is not enough: the trainer stops once a larger pooled set confirms
+    it (s2s/train.py, CONFIRM_FACTOR), and a run never confirmed never reached it."""
+    if target is None or reason != "target reached":
         return None
-    return next((int(s) for s, e in zip(eval_samples, eval_exact) if e >= target), None)
+    return int(samples)
 
 
 def rows(axes: list[Axis], results: list[CellResult]) -> list[dict]:

@@ -63,8 +63,9 @@ def test_results_tabulate_and_fill_the_grid():
     csv_text = sweep.to_csv(table)
     assert csv_text.splitlines()[0].startswith("units,seed,exact_accuracy,samples_to_target")
     assert len(csv_text.splitlines()) == 3
-    assert sweep.samples_to(0.5, (500, 1000, 1500), (0.1, 0.5, 0.75)) == 1000
-    assert sweep.samples_to(0.9, (500, 1000), (0.1, 0.5)) is None and sweep.samples_to(None, (1,), (1.0,)) is None
+    assert sweep.samples_to(0.5, "target reached", 1500) == 1500
+    assert sweep.samples_to(0.9, "completed", 1000) is None and sweep.samples_to(0.9, "stopped", 500) is None
+    assert sweep.samples_to(None, "completed", 1000) is None
 
 
 def test_the_cli_sweeps_and_each_cell_equals_the_same_run_started_alone(tmp_path, capsys):

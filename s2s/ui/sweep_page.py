@@ -100,7 +100,8 @@ def results_of(sub: Submitted, jobs: dict) -> list[sweep.CellResult]:
         results.append(sweep.CellResult(
             cell, float(job.result["exact_accuracy"]), history.samples[-1] if history.samples else 0,
             float(job.result["elapsed"] or 0), job.status,
-            sweep.samples_to(cell.settings.train.target_accuracy, history.eval_samples, history.eval_exact),
+            sweep.samples_to(cell.settings.train.target_accuracy, job.status,
+                             history.samples[-1] if history.samples else 0),
             tuple(history.eval_samples), tuple(history.eval_exact), state.run_key(job.id)))
     return results
 
