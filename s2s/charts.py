@@ -115,12 +115,14 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     colors = np.full((shown, n_classes), "#b0b7c3", dtype=object)
     widths = np.zeros((shown, n_classes))
     annotations = []
+    labels = {"x": [], "y": [], "text": [], "color": []}  # the chosen tokens' labels: one text trace, not annotations
     for t, base in enumerate(bases):
         chosen, want = int(tokens[t]), int(expected[t])
         colors[t, chosen] = "#2ca02c" if chosen == want else "#d62728"
         widths[t, want] = 2.5
-        annotations.append(dict(x=chosen, y=base + probs[t, chosen], yshift=10, showarrow=False,
-                                text=f"{chosen} ({probs[t, chosen]:.1%})", font=dict(size=11, color=colors[t, chosen])))
+        for name, value in zip(labels, (chosen, base + probs[t, chosen], f"{chosen} ({probs[t, chosen]:.1%})",
+                                        colors[t, chosen])):
+            labels[name].append(value)
         if chosen != want:  # right: the outlined green bar says it all; wrong: point at what was expected
             annotations.append(dict(x=want, y=base + probs[t, want], ax=0, ay=-24, arrowhead=2, arrowsize=0.8,
                                     text=f"expected {want}", font=dict(size=11, color="#1f2937")))
@@ -133,7 +135,10 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     steps, drawn = np.nonzero(visible)
     data = [dict(type="bar", x=drawn, y=probs[steps, drawn], base=bases[steps], customdata=steps + 1,
                  marker=dict(color=colors[steps, drawn], line=dict(width=widths[steps, drawn], color="#1f2937")),
-                 hovertemplate="step %{customdata}, token %{x}: p = %{y:.4f}<extra></extra>")] if shown else []
+                 hovertemplate="step %{customdata}, token %{x}: p = %{y:.4f}<extra></extra>"),
+            dict(type="scatter", mode="text", x=labels["x"], y=labels["y"], text=labels["text"],
+                 textposition="top center", textfont=dict(size=11, color=labels["color"]), hoverinfo="skip",
+                 cliponaxis=False)] if shown else []
     context = np.stack([np.asarray(trace.context_h[0], float), np.asarray(trace.context_c[0], float)])
     data.append(dict(type="heatmap", z=context, y=["h", "c"], colorscale="RdBu", zmid=0, showscale=False,
                      xaxis="x2", yaxis="y2", hovertemplate="%{y}[%{x}] = %{z:.3f}<extra>context</extra>"))
