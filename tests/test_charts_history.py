@@ -43,6 +43,40 @@ def test_decode_figure_draws_each_shown_step_with_its_choice(tiny_model):
     assert len([t for t in charts.decode_figure(trace, expected, shown=0).data if t.type == "bar"]) == 0
 
 
+def test_explore_figures_set_margins_for_their_labels_and_presenter_mode_lets_them_grow(tiny_model):
+    """The figures redrawn on every Enter are drawn once, not drawn, measured and drawn again (s2s.charts.margins):
+    margins fixed and wide enough for their longest labels. A projector's larger type lets them grow again."""
+    import streamlit as st
+
+    from s2s.charts.margins import CHAR_PX
+    from s2s.ui import tour
+
+    source = np.array([[3, 1, 4, 1]])
+    trace = decode(tiny_model, source)
+    expected = target_of(tiny_model.problem, source)[0].tolist()
+    steps = 12
+    weights = np.full((steps, steps), 1 / steps)
+    tokens, aligned = np.arange(steps, 0, -1) * 4, np.arange(steps)[::-1]
+    figures = {"decode": charts.decode_figure(trace, expected, shown=2),
+               "attention": charts.attention_figure(weights, np.arange(1, steps + 1) * 4, tokens, aligned, steps)}
+    for name, figure in figures.items():
+        layout = figure.layout
+        assert layout.margin.autoexpand is False, name
+        axes = [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]
+        assert axes and all(layout[k].automargin is False for k in axes), name
+    decode_rows = figures["decode"].layout.yaxis.ticktext
+    assert figures["decode"].layout.margin.l >= CHAR_PX * max(map(len, decode_rows))
+    rows = figures["attention"].data[0].y  # "step 12 → 4": the longest row label
+    assert rows[-1] == "step 12 → 4" and figures["attention"].layout.margin.l >= CHAR_PX * len(rows[-1])
+    st.session_state["presenting"] = True  # Streamlit's bare mode: a session state of this process alone
+    try:
+        shown = tour.fit(figures["attention"])
+    finally:
+        del st.session_state["presenting"]
+    assert shown.layout.margin.autoexpand is True and shown.layout.font.size == tour.FIGURE_FONT
+    assert shown.layout.xaxis.automargin is True and shown.layout.yaxis.automargin is True
+
+
 def test_history_increments_rebuild_the_same_history():
     source = History(batch_size=4)
     copy = History(batch_size=4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from s2s.charts.margins import label_px, fixed_margins
+
 VISIBLE_BAR_PX = 0.5  # a softmax bar shorter than this is not drawn (see decode_figure)
 
 
@@ -56,8 +58,7 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     height = context_height + steps_height + 50
     split = steps_height / (steps_height + context_height)
     layout = dict(
-        height=height, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, template="none",
-        barmode="overlay", bargap=0.15, annotations=annotations,
+        height=height, showlegend=False, template="none", barmode="overlay", bargap=0.15, annotations=annotations,
         xaxis=dict(domain=[0, 1], anchor="y", range=[-0.6, n_classes - 0.4], dtick=max(1, n_classes // 25),
                    title=dict(text="token (0 = start)", standoff=4)),
         yaxis=dict(domain=[0, split - 0.04], anchor="x", range=[0, n_out * lift], zeroline=False,
@@ -66,7 +67,9 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
         xaxis2=dict(domain=[0, 1], anchor="y2", showticklabels=False, ticks=""),
         yaxis2=dict(domain=[split + 0.02, 1], anchor="x2"),
     )
-    return go.Figure(data=data, layout=layout)
+    # Right: room for half of a chosen token's label, over the last token.
+    return go.Figure(data=data, layout=fixed_margins(layout, left=label_px(layout["yaxis"]["ticktext"]) + 10,
+                                                      right=label_px(labels["text"]) // 2 + 5))
 
 
 def attention_figure(weights, source, tokens, aligned, shown: int, height: int | None = None) -> go.Figure:
@@ -85,7 +88,9 @@ def attention_figure(weights, source, tokens, aligned, shown: int, height: int |
             dict(type="scatter", mode="markers", x=[columns[int(j)] for j in aligned], y=rows,
                  marker=dict(symbol="circle-open", size=16, color="#d62728", line=dict(width=2)),
                  name="where the task reads", hovertemplate="%{y}: the task reads source %{x}<extra></extra>")]
-    layout = dict(height=height or 90 + 34 * steps, margin=dict(l=10, r=10, t=10, b=40), template="none",
-                  showlegend=False, xaxis=dict(title=dict(text="source position: value", standoff=4), side="bottom"),
+    layout = dict(height=height or 90 + 34 * steps, template="none", showlegend=False,
+                  xaxis=dict(title=dict(text="source position: value", standoff=4), side="bottom"),
                   yaxis=dict(autorange="reversed"))
+    # Below: the column labels, turned when they crowd (up to 90°), and the title; right: the colour bar.
+    layout = fixed_margins(layout, left=label_px(rows) + 10, right=70, bottom=label_px(columns) + 30)
     return go.Figure(data=data, layout=layout)

@@ -155,10 +155,13 @@ def style() -> None:
 
 def fit(figure):
     """A scene's figure in presenter mode: larger type, and a height that leaves room for the bar on a 1280 × 720
-    projector. Unchanged otherwise."""
+    projector, with the margins free to grow around the larger labels (s2s.charts.margins). Unchanged otherwise."""
     if state.presenting():
         figure.update_layout(font_size=FIGURE_FONT, height=min(figure.layout.height or FIGURE_HEIGHT, FIGURE_HEIGHT),
-                             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))  # clear of the axis
+                             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),  # clear of the axis
+                             margin_autoexpand=True)
+        figure.update_xaxes(automargin=True)
+        figure.update_yaxes(automargin=True)
     return figure
 
 
