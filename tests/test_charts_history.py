@@ -20,6 +20,7 @@ def test_decode_figure_draws_each_shown_step_with_its_choice(tiny_model):
     bars = [t for t in figure.data if t.type == "bar"]
     assert len(bars) == 1 and [t.type for t in figure.data].count("heatmap") == 1
     bar = bars[0]  # every shown step's bars in one trace, the step in customdata
+    assert bar.width is not None and 0 < bar.width <= 1  # one token wide, however far apart the drawn tokens are
     step_of, token_of = np.asarray(bar.customdata) - 1, np.asarray(bar.x)
     assert set(step_of) == {0, 1}
     visible_p = charts.VISIBLE_BAR_PX * 1.3 / 110  # the figure's lift and row height: half a pixel of bar

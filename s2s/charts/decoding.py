@@ -45,7 +45,9 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
     visible |= widths > 0
     visible[np.arange(shown), tokens[:shown]] = True
     steps, drawn = np.nonzero(visible)
-    data = [dict(type="bar", x=drawn, y=probs[steps, drawn], base=bases[steps], customdata=steps + 1,
+    # Each bar one token wide (less the gap): Plotly would size them by the closest two tokens drawn, so 3 bars of a
+    # confident decode came out 4 tokens wide.
+    data = [dict(type="bar", x=drawn, y=probs[steps, drawn], base=bases[steps], customdata=steps + 1, width=0.85,
                  marker=dict(color=colors[steps, drawn], line=dict(width=widths[steps, drawn], color="#1f2937")),
                  hovertemplate="step %{customdata}, token %{x}: p = %{y:.4f}<extra></extra>"),
             dict(type="scatter", mode="text", x=labels["x"], y=labels["y"], text=labels["text"],
