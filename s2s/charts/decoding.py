@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from s2s.charts.margins import label_px, fixed_margins
+from s2s.charts.margins import fixed_margins, label_px
 
 VISIBLE_BAR_PX = 0.5  # a softmax bar shorter than this is not drawn (see decode_figure)
 
