@@ -46,8 +46,8 @@ In a real class every browser runs on its own computer; here all ten share the s
 of them (in a 120 s class: Chromium ~110 % of one core, the Playwright drivers and this script ~45 %, the server
 ~6 %, its workers ~30 %, training included): the report gives each group's CPU. Busy with ten browsers at the
 server's own priority, the cores make every step of the server's answer wait its turn: its part of an Enter was
-p50 0.37-0.40 s that way (2026-12-01, 2-core AMD EPYC), and 0.107 and 0.239 s in two runs with --browser-nice 10
-(Enter -> verdict p50 2.0 and 3.2 s, against 2.9-3.1 s). --browser-nice N keeps every thread of
+p50 0.37-0.51 s that way in five runs (2026-12-01, 2-core AMD EPYC), and 0.107-0.368 s in five runs with
+--browser-nice 10, four of them under 0.3 s (Enter -> verdict p50 1.8-3.2 s, against 2.2-3.1 s). --browser-nice N keeps every thread of
 Chromium, its drivers and this script at niceness N for the whole run (Renicer: Chromium sets its own processes'
 priorities, so a niceness set once at its start does not hold).
 
