@@ -41,7 +41,10 @@ def test_decode_figure_draws_each_shown_step_with_its_choice(tiny_model):
     # The rows sit on one shared axis, lifted apart; fewer shown steps leave the later rows empty.
     bases = np.asarray(bar.base, float)
     assert bases[step_of == 0].min() > bases[step_of == 1].max()
-    assert len([t for t in charts.decode_figure(trace, expected, shown=0).data if t.type == "bar"]) == 0
+    # Before the first step: no bar, but the rows and the token axis are there (a trace on them, empty).
+    empty = charts.decode_figure(trace, expected, shown=0)
+    assert [len(t.x) for t in empty.data if t.type == "bar"] == [0]
+    assert list(empty.layout.yaxis.ticktext) == [f"step {t + 1}" for t in range(len(expected))]
 
 
 def test_explore_figures_set_margins_for_their_labels_and_presenter_mode_lets_them_grow(tiny_model):

@@ -52,7 +52,7 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
                  hovertemplate="step %{customdata}, token %{x}: p = %{y:.4f}<extra></extra>"),
             dict(type="scatter", mode="text", x=labels["x"], y=labels["y"], text=labels["text"],
                  textposition="top center", textfont=dict(size=11, color=labels["color"]), hoverinfo="skip",
-                 cliponaxis=False)] if shown else []
+                 cliponaxis=False)]  # empty before the first step, which still draws the rows' axes
     context = np.stack([np.asarray(trace.context_h[0], float), np.asarray(trace.context_c[0], float)])
     data.append(dict(type="heatmap", z=context, y=["h", "c"], colorscale="RdBu", zmid=0, showscale=False,
                      xaxis="x2", yaxis="y2", hovertemplate="%{y}[%{x}] = %{z:.3f}<extra>context</extra>"))
@@ -69,9 +69,9 @@ def decode_figure(trace, expected, shown: int, context_height: int = 70, row_hei
         xaxis2=dict(domain=[0, 1], anchor="y2", showticklabels=False, ticks=""),
         yaxis2=dict(domain=[split + 0.02, 1], anchor="x2"),
     )
-    # Right: room for half of a chosen token's label, over the last token.
+    # Right: room for half of a chosen token's label over the last token, or of that token's tick label.
     return go.Figure(data=data, layout=fixed_margins(layout, left=label_px(layout["yaxis"]["ticktext"]) + 10,
-                                                      right=label_px(labels["text"]) // 2 + 5))
+                                                      right=label_px([*labels["text"], n_classes - 1]) // 2 + 5))
 
 
 def attention_figure(weights, source, tokens, aligned, shown: int, height: int | None = None) -> go.Figure:
