@@ -47,7 +47,7 @@ def beam_tree_figure(tree, expected, height: int = 420) -> go.Figure:
         height=height, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, template="none",
         xaxis=dict(range=[-0.6, n_out + 0.7], tickvals=list(range(n_out + 1)),
                    ticktext=["start"] + [f"step {t + 1}" for t in range(n_out)], showgrid=False, zeroline=False),
-        yaxis=dict(range=[-1.1, 1.1], visible=False),
+        yaxis=dict(range=[-1.1, 1.22], visible=False),  # room above the top row for its labels
     )
     return go.Figure(data=data, layout=layout)
 
