@@ -55,7 +55,13 @@ def assert_same_model(a: Path, b: Path, weights_atol: float = 0.0, loss_atol: fl
     timelines = store.load_timeline(a), store.load_timeline(b)
     assert timelines[0].samples.tolist() == timelines[1].samples.tolist()
     for x, y in zip(timelines[0].weights, timelines[1].weights, strict=True):
-        np.testing.assert_allclose(x, y, rtol=0, atol=weights_atol)
+        # The timeline is float16 on disk: weights within the tolerance can round to neighbouring float16 values, one
+        # float16 step apart (at 0.13, 1.2e-4; on an Intel Xeon, 230 of classic's 940,032 snapshot entries did).
+        if not weights_atol:
+            np.testing.assert_array_equal(x, y)
+            continue
+        off = np.abs(x.astype(np.float32) - y) - np.spacing(np.abs(x).astype(np.float16)).astype(np.float32)
+        assert off.max() <= weights_atol, f"a snapshot entry is {off.max():.2e} past one float16 step"
 
 
 @pytest.fixture(scope="module")
