@@ -205,6 +205,30 @@ def session_processes(sid: int) -> list[int]:
             if entry.name.isdigit() and proc_session(entry.name) == sid]
 
 
+def parents() -> dict[int, int]:
+    """pid -> parent pid, for every process now."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            found[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    return found
+
+
+def descendants(pid: int, links: dict[int, int] | None = None) -> list[int]:
+    """Every process under `pid` (from `links`, pid -> parent pid, read now if not given), nearest first."""
+    links = parents() if links is None else links
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in links.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def foreign_app_processes() -> list[str]:
     """Command lines of app servers, workers, CLI runs or tests that this script did not start: they share the
     cores and skew every figure."""
@@ -271,8 +295,10 @@ class App:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Terminate the server, give its workers a moment to follow, then kill whatever of its session is left."""
+        """Terminate the server, give its workers a moment to follow, then kill whatever is left of its session and of
+        the processes under it (a training worker has a session of its own: s2s/service/processes.py)."""
         sid = self.process.pid
+        workers = descendants(sid)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -280,10 +306,14 @@ class App:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+        def left() -> list[int]:
+            return [pid for pid in set(session_processes(sid)) | set(workers) if proc_session(str(pid)) is not None]
+
         deadline = time.perf_counter() + 5
-        while session_processes(sid) and time.perf_counter() < deadline:
+        while left() and time.perf_counter() < deadline:
             time.sleep(0.2)
-        for pid in session_processes(sid):
+        for pid in left():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -82,9 +82,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import (CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT, ROOT, App, Tab, foreign_app_processes,  # noqa: E402
-                     free_port, latency_summary, log, open_tab, set_number, start_run, verdict_pattern,
-                     wait_explore_ready, wait_js)
+from browser import (CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT, ROOT, App, Tab, descendants,  # noqa: E402
+                     foreign_app_processes, free_port, latency_summary, log, open_tab, parents, set_number, start_run,
+                     verdict_pattern, wait_explore_ready, wait_js)
 
 TRAINERS = 2
 RUN_SAMPLES = 30_000
@@ -589,30 +589,6 @@ class Trainer(User):
 
 
 # --- processes: memory, and ending them ----------------------------------------------------------------------
-
-
-def parents() -> dict[int, int]:
-    """pid -> parent pid, for every process now."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            found[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    return found
-
-
-def descendants(pid: int, links: dict[int, int] | None = None) -> list[int]:
-    """Every process under `pid` (from `links`, pid -> parent pid, read now if not given), nearest first."""
-    links = parents() if links is None else links
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in links.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
 
 
 def vmrss_mib(pid: int) -> float:

@@ -18,7 +18,7 @@ from s2s.messages import LiveWeights, TrainingDone, TrainingFailed, TrainingStar
 from s2s.service import JobSettings, Service, ServiceError
 from s2s.service.inference import ANSWER_TIMEOUT
 from s2s.service.runner import LocalProcessRunner
-from s2s.service.processes import worker_environment
+from s2s.service.processes import end_process, spawn_worker, worker_environment
 from tests.conftest import TINY_MODEL, TINY_PROBLEM, TINY_TRAIN
 
 TINY_JOB = JobSettings(TINY_PROBLEM, ModelConfig(16), TrainConfig(samples=6000, batch_size=64, learning_rate=0.01,
@@ -280,6 +280,24 @@ def test_the_inference_worker_computes_with_numpy_on_one_thread(monkeypatch, tin
     assert info["openblas_threads"] == "1" and info["tensorflow"] is False
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     assert worker_environment()["OPENBLAS_NUM_THREADS"] == "3"  # the operator's choice is kept
+
+
+def test_a_training_worker_has_a_session_of_its_own_and_ends_when_its_service_goes():
+    """Training runs in a session of its own (Linux shares the cores between sessions first: s2s/service/processes.py),
+    the inference worker in the server's; a training worker whose service is gone (its connection closed, as when
+    the server is killed) exits by itself."""
+    trainer, trainer_conn = spawn_worker("train")
+    inference, inference_conn = spawn_worker("inference")
+    try:
+        assert os.getsid(trainer.pid) == trainer.pid != os.getsid(0)
+        assert os.getsid(inference.pid) == os.getsid(0)
+        trainer_conn.close()
+        assert trainer.wait(timeout=60) == 0
+    finally:
+        inference_conn.close()
+        for process in (trainer, inference):
+            if process.poll() is None:
+                end_process(process)
 
 
 def test_a_worker_that_cannot_start_is_reported(monkeypatch, tmp_path):

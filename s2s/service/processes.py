@@ -27,12 +27,24 @@ def worker_environment() -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(store.PROJECT), os.environ.get("PYTHONPATH")]))}
 
 
+# Training workers (and spares, which become them) run in a session of their own. Linux's autogroup scheduler (on by
+# default in most distributions' kernels) shares the cores between sessions first and between the processes of
+# a session after: inside the web server's session, a training run's CPU counted against the server, whose every
+# wake-up in a rerun then waited behind the browsers' sessions. In a classroom on 2 cores (bench/classroom.py,
+# 10 browser sessions, 2 training), the server's part of an Enter went from p50 0.35-0.44 s to 0.16 s, and the
+# runs trained faster too (their session gets its share instead of sharing the server's). The niceness a worker
+# sets itself (s2s.worker) still puts training behind clicks on a kernel without autogroup.
+OWN_SESSION_ROLES = ("train", "spare")
+
+
 def spawn_worker(role: str) -> tuple[subprocess.Popen, Connection]:
-    """Start `python -m s2s.worker ROLE FD` with one end of a socket pair as its connection."""
+    """Start `python -m s2s.worker ROLE FD` with one end of a socket pair as its connection (a training worker in a
+    session of its own: OWN_SESSION_ROLES)."""
     parent, child = socket.socketpair()
     try:
         process = subprocess.Popen([sys.executable, "-m", "s2s.worker", role, str(child.fileno())],
-                                   pass_fds=[child.fileno()], env=worker_environment(), stdin=subprocess.DEVNULL)
+                                   pass_fds=[child.fileno()], env=worker_environment(), stdin=subprocess.DEVNULL,
+                                   start_new_session=role in OWN_SESSION_ROLES)
     except BaseException:
         parent.close()  # no process to talk to: the service's end goes too
         raise
