@@ -140,17 +140,18 @@ def buttons_ui(ui: ExploreState, view: View, n_out: int) -> None:
     def show(steps: int, playing: bool = False) -> None:  # button callbacks: they run before the buttons draw
         view.shown, view.playing = steps, playing
 
-    cols = st.columns([1, 1, 1, 1, 2.5], vertical_alignment="bottom")
-    cols[0].button("Step", key=ui.key("step"), icon=":material/skip_next:", disabled=view.shown >= n_out,
-                   on_click=lambda: show(view.shown + 1))
-    if cols[1].button("Play", key=ui.key("play"), icon=":material/play_arrow:", on_click=show, args=(1, True)):
+    # One row container, not five columns: a column is a message of its own in every answer the page gets.
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    row.button("Step", key=ui.key("step"), icon=":material/skip_next:", disabled=view.shown >= n_out,
+               on_click=lambda: show(view.shown + 1))
+    if row.button("Play", key=ui.key("play"), icon=":material/play_arrow:", on_click=show, args=(1, True)):
         st.rerun()  # the whole page, so that this fragment runs again with Play's timer
-    cols[2].button("Reset", key=ui.key("reset"), icon=":material/replay:", on_click=show, args=(0,))
-    cols[3].button("Show all", key=ui.key("all"), icon=":material/done_all:", on_click=show, args=(n_out,))
+    row.button("Reset", key=ui.key("reset"), icon=":material/replay:", on_click=show, args=(0,))
+    row.button("Show all", key=ui.key("all"), icon=":material/done_all:", on_click=show, args=(n_out,))
     if state.presenting():  # a presenter plays at the pace they talk
         return
     ui.restore("speed", ui.speed)
-    ui.speed = cols[4].slider("Play speed (s per step)", 0.1, 2.0, step=0.1, key=ui.key("speed"))
+    ui.speed = row.slider("Play speed (s per step)", 0.1, 2.0, step=0.1, key=ui.key("speed"))
 
 
 def output_row(trace, expected, shown: int) -> str:
