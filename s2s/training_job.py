@@ -6,6 +6,7 @@ run while it waits, so that a click on Train with it starts at once."""
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import tempfile
@@ -142,6 +143,7 @@ def train_job(conn: Connection, prime_default: bool, jobs: int = JOBS_PER_PROCES
             return
         conn.send(done)
         del trainer, done
+        gc.collect()  # the finished run's model and graphs, before the next job (Trainer leaves this to its caller)
 
 
 def train_and_save(conn: Connection, trainer, abandoned: threading.Event) -> TrainingDone | None:
