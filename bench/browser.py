@@ -233,9 +233,10 @@ def descendants(pid: int, links: dict[int, int] | None = None) -> list[int]:
 def foreign_app_processes() -> list[str]:
     """Command lines of app servers, workers, CLI runs or tests that this script did not start: they share the
     cores and skew every figure."""
-    found = []
+    found, links = [], parents()
+    ours = {pid for server in App.sessions for pid in descendants(server, links)}  # training has its own session
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or proc_session(entry.name) in App.sessions:
+        if not entry.name.isdigit() or proc_session(entry.name) in App.sessions or int(entry.name) in ours:
             continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()

@@ -47,7 +47,9 @@ of them (in a 120 s class: Chromium ~110 % of one core, the Playwright drivers a
 ~6 %, its workers ~30 %, training included): the report gives each group's CPU. Busy with ten browsers at the
 server's own priority, the cores make every step of the server's answer wait its turn: its part of an Enter was
 p50 0.37-0.51 s that way in five runs (2026-12-01, 2-core AMD EPYC), and 0.107-0.368 s in five runs with
---browser-nice 10, four of them under 0.3 s (Enter -> verdict p50 1.8-3.2 s, against 2.2-3.1 s). --browser-nice N keeps every thread of
+--browser-nice 10. Since training workers run in a session of their own (s2s/service/processes.py: Linux shares
+the cores between sessions first), 0.064-0.161 s at the server's priority in three runs (2026-12-01, 2-core Intel
+Xeon, where the code before read 0.349-0.439 s; Enter -> verdict p50 1.12-1.33 s, against 1.47-1.82 s). --browser-nice N keeps every thread of
 Chromium, its drivers and this script at niceness N for the whole run (Renicer: Chromium sets its own processes'
 priorities, so a niceness set once at its start does not hold).
 
