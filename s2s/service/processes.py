@@ -31,7 +31,7 @@ def worker_environment() -> dict[str, str]:
 # default in most distributions' kernels) shares the cores between sessions first and between the processes of
 # a session after: inside the web server's session, a training run's CPU counted against the server, whose every
 # wake-up in a rerun then waited behind the browsers' sessions. In a classroom on 2 cores (bench/classroom.py,
-# 10 browser sessions, 2 training), the server's part of an Enter went from p50 0.35-0.44 s to 0.16 s, and the
+# 10 browser sessions, 2 training), the server's part of an Enter went from p50 0.35-0.44 s to 0.06-0.16 s, and the
 # runs trained faster too (their session gets its share instead of sharing the server's). The niceness a worker
 # sets itself (s2s.worker) still puts training behind clicks on a kernel without autogroup.
 OWN_SESSION_ROLES = ("train", "spare")
