@@ -133,6 +133,18 @@ def test_beam_tree_figure_draws_every_node_and_the_best_path(tiny_model):
     assert list(by_name["best edges"].x).count(None) == tiny_model.problem.n_out
     labels = [text.split(" ")[0] for text in by_name["kept"].text]
     assert all(str(token) in labels for token in beam.best[0].tolist())
+    # Labels above the nodes, but in the last column, where they sit to the right (no edge leaves there).
+    kept = by_name["kept"]
+    last = tiny_model.problem.n_out
+    assert {(x == last, position) for x, position in zip(kept.x, kept.textposition)} == {
+        (False, "top center"), (True, "middle right")}
+    assert figure.layout.xaxis.range[1] >= last + 0.7  # room for them
+    # A labelled node has more room than a pruned one: in the last column, every gap beside a kept node is at least
+    # twice any gap between two pruned nodes.
+    column = sorted([(y, True) for x, y in zip(kept.x, kept.y) if x == last] +
+                    [(y, False) for x, y in zip(by_name["pruned"].x, by_name["pruned"].y) if x == last])
+    gaps = [(b[0] - a[0], a[1] or b[1]) for a, b in zip(column, column[1:])]
+    assert min(gap for gap, labelled in gaps if labelled) >= 2 * max(gap for gap, labelled in gaps if not labelled) - 1e-9
 
 
 def test_temperature_and_samples_figures():

@@ -6,18 +6,27 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+KEPT_ROOM = 3.0  # see beam_tree_figure
+
+
 def beam_tree_figure(tree, expected, height: int = 420) -> go.Figure:
     """The beam tree of one source (a list of s2s.strategies.BeamNode): columns are output steps, each node an
     expanded token with its log-probability. Kept prefixes are blue and labelled, pruned ones small and grey,
     the final best path green (red where it differs from the expected token); hover shows every number.
-    Within a column, nodes follow their parents' order, then their own probability."""
+    Within a column, nodes follow their parents' order, then their own probability; a kept node has KEPT_ROOM
+    times a pruned one's room."""
     n_out = max((node.step for node in tree), default=-1) + 1
-    rank = {-1: 0.0}  # node -> its y in [0, 1] (top = 1); the start token is centred
+    rank = {-1: 0.0}  # node -> its y in [-1, 1] (top = 1); the start token is centred
     for t in range(n_out):
         column = sorted((i for i, node in enumerate(tree) if node.step == t),
                         key=lambda i: (-rank[tree[i].parent], -tree[i].logp))
-        for position, i in enumerate(column):
-            rank[i] = 1 - position / max(1, len(column) - 1) * 2 if len(column) > 1 else 0.0
+        # A labelled (kept) node gets KEPT_ROOM times a pruned one's room: evenly spaced, kept siblings sat ~8 px
+        # apart in a beam of 5 and their labels ran into each other.
+        room = [KEPT_ROOM if tree[i].kept or tree[i].best else 1.0 for i in column]
+        middles = np.cumsum(room) - np.asarray(room) / 2  # each node at the middle of its room
+        span = middles[-1] - middles[0]
+        for i, middle in zip(column, middles):
+            rank[i] = 1 - 2 * (middle - middles[0]) / span if span else 0.0
     edges = {"pruned": ([], []), "kept": ([], []), "best": ([], [])}
     for i, node in enumerate(tree):
         kind = "best" if node.best else "kept" if node.kept else "pruned"
@@ -34,7 +43,10 @@ def beam_tree_figure(tree, expected, height: int = 420) -> go.Figure:
         data.append(dict(
             type="scatter", mode="markers+text" if kind == "kept" else "markers", name=kind,
             x=[tree[i].step + 1 for i in nodes], y=[rank[i] for i in nodes],
-            text=[f"{tree[i].token} ({tree[i].logp:.2f})" for i in nodes], textposition="top center",
+            text=[f"{tree[i].token} ({tree[i].logp:.2f})" for i in nodes],
+            # The last column's labels go to the right, where no edge leaves: above, two kept siblings' labels
+            # (a column of width² nodes, ~13 px apart) overlapped.
+            textposition=["middle right" if tree[i].step == n_out - 1 else "top center" for i in nodes],
             textfont=dict(size=11, color=colors),
             marker=dict(size=13 if kind == "kept" else 6, color=colors, line=dict(width=1, color="white")),
             customdata=[[tree[i].token, tree[i].logp, np.exp(tree[i].logp), tree[i].total, kind] for i in nodes],
