@@ -154,16 +154,8 @@ def test_explore_keeps_its_source_feed_and_speed_across_a_visit_to_another_page(
         assert at.radio(key="explore_feed").value == "softmax" and at.slider(key="explore_speed").value == 1.2
 
 
-def open_what_if(at) -> None:
-    """Open Explore's what-if expander, as a click on it does (closed, it draws none of its controls)."""
-    at.session_state["explore_whatif_open"] = True
-    at.run()
-
-
 def test_explore_what_if_override_matches_the_library(models_root, classic):
     at = open_app()
-    assert all(b.key != "explore_whatif_apply" for b in at.button)  # closed, the what-if draws no controls
-    open_what_if(at)
     at.selectbox(key="explore_whatif_step").select(1).run()
     at.number_input(key="explore_whatif_token").set_value(5).run()
     at.button(key="explore_whatif_apply").click().run()
@@ -177,7 +169,6 @@ def test_explore_keeps_its_state_per_model_and_switching_never_shows_a_traceback
     at = open_app()
     at.selectbox(key="explore_model").select("saved:wide").run()
     assert len(at.text_input(key="explore_text").value.split()) == 10
-    open_what_if(at)
     at.number_input(key="explore_whatif_token").set_value(80).run()  # a value only wide has
     at.button(key="explore_whatif_apply").click().run()
     assert shown_prediction(at)[0] == 80

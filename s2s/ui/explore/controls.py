@@ -66,17 +66,8 @@ def source_ui(ui: ExploreState, view: View, problem, compact: bool = False) -> l
 
 
 def what_if_ui(ui: ExploreState, view: View, problem, steps: int) -> dict[int, int]:
-    """Force a token at a step; returns the view's forced tokens (step from 0 -> token). The expander draws its
-    controls only while it is open: closed, as most of the time, an Enter's answer is 10 messages shorter (each one
-    the server sends, and the browser takes in, after the decode)."""
-    forced_of(view, steps)
-    if view.forced and st.session_state.get(ui.key("whatif_open")) is None:
-        st.session_state[ui.key("whatif_open")] = True  # a link's what-if opens it, and so does coming back
-    what_if = st.expander("What if the decoder had chosen another token?", key=ui.key("whatif_open"),
-                          on_change="rerun")
-    if not what_if.open:
-        return dict(view.forced)
-    with what_if:
+    """Force a token at a step; returns the view's forced tokens (step from 0 -> token)."""
+    with st.expander("What if the decoder had chosen another token?", expanded=bool(view.forced)):
         st.caption("Force a token at one step and watch the remaining steps decode from there. "
                    "Forcing every step with the true tokens is teacher forcing; forcing none is free running.")
         cols = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
@@ -86,6 +77,7 @@ def what_if_ui(ui: ExploreState, view: View, problem, steps: int) -> dict[int, i
             view.forced[step - 1] = int(token)
         if cols[3].button("Clear", key=ui.key("whatif_clear"), disabled=not view.forced):
             view.forced.clear()
+        forced_of(view, steps)
         if view.forced:
             st.info("Forced: " + ", ".join(f"step {s + 1} → {v}" for s, v in sorted(view.forced.items())))
     return dict(view.forced)

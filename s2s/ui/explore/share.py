@@ -71,7 +71,6 @@ def apply(ui: ExploreState, linked: links.LinkedView, key: str, problem) -> None
     if linked.shown is not None:
         view.shown = linked.shown
     view.forced, view.snapshot = dict(linked.forced), linked.snapshot
-    st.session_state[ui.key("whatif_open")] = bool(view.forced)  # the what-if shows the link's, or stays closed
     source = [int(v) for v in view.text.split()]
     # What this view decodes, so that the page keeps the link's shown steps instead of starting the stepping anew.
     view.signature = (tuple(source), ui.feed, tuple(sorted(view.forced.items())))
@@ -103,12 +102,7 @@ def write_link(params: dict[str, str]) -> None:
 
 
 def share_ui(params: dict[str, str]) -> None:
-    """The Share popover; it draws the link only while it is open (closed, an Enter's answer is shorter)."""
-    popover = st.popover("Share", icon=":material/link:", help="A link that reopens this view",
-                         key=ExploreState.key("share_open"), on_change="rerun")
-    if not popover.open:
-        return
-    with popover:
+    with st.popover("Share", icon=":material/link:", help="A link that reopens this view"):
         if not params:
             st.caption("A run of this session exists only here: save it on the Train page to share views of it.")
             return
